@@ -1,0 +1,144 @@
+"""The container config: types only, a comment on every field.
+
+The format is libcontainer's ``container.json``.  The core owns the keys typed
+here; every other top-level key belongs to one plugin and is kept, already
+validated and normalised, in :attr:`Config.sections` for that plugin to read.
+A field left as None was absent from the document and is not written back, so
+JSON -> Config -> JSON gives the document back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+# Keys of container.json owned by the core (the engine itself).
+CORE_KEYS = (
+    "hostname", "rootfs", "readonly_fs", "no_pivot_root", "user", "working_dir", "environment",
+    "tty", "context", "mounts", "device_nodes",
+)
+
+
+@dataclass
+class Mount:
+    """A mount into the container (``mounts``)."""
+
+    type: str = "bind"  # "bind" (host path) or "tmpfs"
+    source: str | None = None  # host path for bind mounts; must exist
+    destination: str = ""  # absolute path inside the container; symlinks resolved inside the rootfs
+    writable: bool | None = None  # read-write when true; otherwise read-only
+    private: bool | None = None  # propagation private instead of the default (slave)
+    data: str | None = None  # mount options for tmpfs, such as "size=64m,mode=1777"
+
+
+@dataclass
+class DeviceNode:
+    """A device node created in the container's /dev (``device_nodes``); also a cgroup rule."""
+
+    type: int = 99  # ord("c") = 99 character device, ord("b") = 98 block device
+    path: str | None = None  # e.g. "/dev/null"; rules for the device cgroup may have none
+    major_number: int = 0  # device major; -1 means any (cgroup rules only)
+    minor_number: int | None = None  # device minor; -1 or absent means any
+    cgroup_permissions: str | None = None  # "rwm" subset, for the device cgroup
+    file_mode: int | None = None  # permission bits of the node (438 = 0o666)
+    uid: int | None = None  # owner of the node inside the container
+    gid: int | None = None  # group of the node inside the container
+
+
+@dataclass
+class Context:
+    """``context``: labels and restrictions (string values, as libcontainer wrote them)."""
+
+    mount_label: str | None = None  # SELinux label for mounts (unused without SELinux)
+    process_label: str | None = None  # SELinux/AppArmor label for the process (unused)
+    restrictions: str | None = None  # "true": /proc/sys etc. read-only, /proc/kcore masked, /sys read-only
+    extra: dict[str, str] = field(default_factory=dict)  # other keys, kept as given
+
+    @property
+    def restricted(self) -> bool:
+        return str(self.restrictions).lower() in ("true", "1", "yes")
+
+
+@dataclass
+class Config:
+    """A whole container.json."""
+
+    hostname: str | None = None  # set in a new UTS namespace
+    rootfs: str | None = None  # root filesystem; default: the container's directory
+    readonly_fs: bool | None = None  # mount the root read-only (bind mounts keep their mode)
+    no_pivot_root: bool | None = None  # MS_MOVE + chroot instead of pivot_root (for ramfs roots)
+    user: str | None = None  # "name", "uid", "uid:gid" or "name:group", looked up in the rootfs
+    working_dir: str | None = None  # absolute path inside the container; default "/"
+    environment: list[str] | None = None  # exactly the process's environment, "KEY=value"
+    tty: bool | None = None  # give the process a new pseudo-terminal
+    context: Context | None = None  # labels and restrictions
+    mounts: list[Mount] | None = None  # extra mounts, in order
+    device_nodes: list[DeviceNode] | None = None  # nodes in /dev; a default set when absent
+    sections: dict[str, Any] = field(default_factory=dict)  # plugin-owned keys, canonical JSON values
+
+    # -- conversion -----------------------------------------------------------
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> Config:
+        """Build from a document that has already passed validation."""
+        cfg = cls()
+        for key, value in doc.items():
+            if key == "context":
+                known = {f.name for f in fields(Context)} - {"extra"}
+                cfg.context = Context(
+                    **{k: v for k, v in value.items() if k in known},
+                    extra={k: v for k, v in value.items() if k not in known},
+                )
+            elif key == "mounts":
+                cfg.mounts = [Mount(**m) for m in value]
+            elif key == "device_nodes":
+                cfg.device_nodes = [DeviceNode(**d) for d in value]
+            elif key in CORE_KEYS:
+                setattr(cfg, key, value)
+            else:
+                cfg.sections[key] = value
+        return cfg
+
+    def to_dict(self) -> dict[str, Any]:
+        """The canonical document: libcontainer's keys, sorted, absent fields omitted."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "sections":
+                out.update(value)
+            elif value is None:
+                continue
+            elif f.name == "context":
+                ctx = {k: v for k, v in _plain(value).items() if k != "extra"}
+                ctx.update(value.extra)
+                out["context"] = ctx
+            elif f.name in ("mounts", "device_nodes"):
+                out[f.name] = [_plain(v) for v in value]
+            else:
+                out[f.name] = value
+        return {k: out[k] for k in sorted(out)}
+
+    def to_json(self) -> str:
+        import json
+
+        return json.dumps(self.to_dict(), indent=4, sort_keys=True) + "\n"
+
+    # -- effective values -----------------------------------------------------
+    def section(self, key: str, default: Any = None) -> Any:
+        """The value of a plugin-owned key, or ``default``."""
+        return self.sections.get(key, default)
+
+    @property
+    def env(self) -> list[str]:
+        return list(self.environment or [])
+
+    @property
+    def cwd(self) -> str:
+        return self.working_dir or "/"
+
+    @property
+    def restricted(self) -> bool:
+        return bool(self.context and self.context.restricted)
+
+
+def _plain(obj: Any) -> dict[str, Any]:
+    return {f.name: getattr(obj, f.name) for f in fields(obj) if getattr(obj, f.name) is not None}

@@ -1,0 +1,97 @@
+"""What hooks receive: the container being run and the process being started."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import syscalls as _syscalls
+
+if TYPE_CHECKING:
+    from .config import Config
+
+
+# Namespace kinds: name in container.json, file under /proc/PID/ns, clone flag.
+NAMESPACE_KINDS: dict[str, tuple[str, int]] = {
+    "NEWUSER": ("user", _syscalls.CLONE_NEWUSER),
+    "NEWNS": ("mnt", _syscalls.CLONE_NEWNS),
+    "NEWUTS": ("uts", _syscalls.CLONE_NEWUTS),
+    "NEWIPC": ("ipc", _syscalls.CLONE_NEWIPC),
+    "NEWPID": ("pid", _syscalls.CLONE_NEWPID),
+    "NEWNET": ("net", _syscalls.CLONE_NEWNET),
+    "NEWCGROUP": ("cgroup", _syscalls.CLONE_NEWCGROUP),
+    "NEWTIME": ("time", _syscalls.CLONE_NEWTIME),
+}
+
+# The order in which namespaces are created or joined.  The user namespace is
+# first: it owns every namespace created after it, and joining it first gives
+# the capabilities needed to join the rest (user_namespaces(7), setns(2)).
+# The mount namespace is joined last among the others, since the /proc paths
+# of the rest are opened before any setns.
+NAMESPACE_ORDER = ["NEWUSER", "NEWIPC", "NEWUTS", "NEWNET", "NEWPID", "NEWCGROUP", "NEWTIME", "NEWNS"]
+
+
+@dataclass(frozen=True)
+class Namespace:
+    """One namespace of the container."""
+
+    kind: str  # a key of NAMESPACE_KINDS, e.g. "NEWNET"
+    path: str | None = None  # join this namespace file instead of creating one
+
+    @property
+    def proc_name(self) -> str:
+        return NAMESPACE_KINDS[self.kind][0]
+
+    @property
+    def flag(self) -> int:
+        return NAMESPACE_KINDS[self.kind][1]
+
+
+@dataclass
+class Process:
+    """The process being started: the container's first, or a joining one."""
+
+    args: list[str]  # argv; args[0] is looked up in the container's PATH
+    env: list[str]  # exactly the environment the process gets ("K=V")
+    cwd: str = "/"  # working directory inside the container
+    user: str = ""  # "name", "uid", "uid:gid" or "name:group"; "" is root
+    tty: bool = False  # give it a new pseudo-terminal as stdio
+    joining: bool = False  # joins a running container instead of starting one
+    pid: int | None = None  # host pid, once it exists
+
+
+@dataclass
+class ContainerContext:
+    """The container as hooks see it, on the host and inside."""
+
+    config: Config  # the validated config
+    root: Path  # the container's directory: config, pid and state files
+    rootfs: Path  # the root filesystem (often the same as root)
+    id: str  # a name unique on this host, derived from root
+    process: Process  # the process being started or joined
+    syscalls: Any = field(default_factory=_syscalls.real, repr=False)  # the kernel door
+    namespaces: list[Namespace] = field(default_factory=list)  # as the plugins asked
+    pid: int | None = None  # host pid of the container's first process
+    resources: dict[str, dict[str, Any]] = field(default_factory=dict)  # per plugin: what it created
+    stale: bool = False  # True when cleaning up after a killed nsinit
+
+    @property
+    def rootless(self) -> bool:
+        """True when nsinit runs without host root privileges."""
+        return os.geteuid() != 0
+
+    def has_namespace(self, kind: str) -> bool:
+        """True when the container gets a namespace of this kind (new or joined)."""
+        return any(ns.kind == kind for ns in self.namespaces)
+
+    def new_namespace(self, kind: str) -> bool:
+        """True when the container gets a new namespace of this kind."""
+        return any(ns.kind == kind and ns.path is None for ns in self.namespaces)
+
+    def record(self, plugin: str, **items: Any) -> dict[str, Any]:
+        """Record what ``plugin`` created, for cleanup and later commands."""
+        entry = self.resources.setdefault(plugin, {})
+        entry.update(items)
+        return entry

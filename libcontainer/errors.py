@@ -1,0 +1,102 @@
+"""The error types of libcontainer.
+
+Every failure the library reports is one of these, and each renders as one line
+meant for a person: ``nsinit`` prints ``str(error)`` and nothing else.
+"""
+
+from __future__ import annotations
+
+import errno as _errno
+import os
+
+
+class LibcontainerError(Exception):
+    """Base of every error libcontainer raises on purpose."""
+
+
+class SyscallError(LibcontainerError, OSError):
+    """A kernel call failed.
+
+    Carries the operation, a short description of its arguments and the errno,
+    so that ``str()`` reads ``mount proc -> /proc (proc, MS_NOSUID|MS_NODEV):
+    Operation not permitted``.
+    """
+
+    def __init__(self, op: str, detail: str, err: int) -> None:
+        OSError.__init__(self, err, os.strerror(err))
+        self.op = op
+        self.detail = detail
+
+    def __str__(self) -> str:
+        where = f"{self.op} {self.detail}".strip()
+        return f"{where}: {os.strerror(self.errno)}"
+
+    @property
+    def errname(self) -> str:
+        return _errno.errorcode.get(self.errno, str(self.errno))
+
+
+class ConfigProblem:
+    """One thing wrong with a config: where (a JSON path) and what."""
+
+    __slots__ = ("path", "message")
+
+    def __init__(self, path: str, message: str) -> None:
+        self.path = path  # JSON path such as "$.cgroups.memory"
+        self.message = message  # what was found and what was expected
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"
+
+    def __repr__(self) -> str:
+        return f"ConfigProblem({self.path!r}, {self.message!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ConfigProblem) and (self.path, self.message) == (
+            other.path,
+            other.message,
+        )
+
+
+class ConfigError(LibcontainerError):
+    """A config could not be read or is not valid; lists every problem found."""
+
+    def __init__(self, source: str, problems: list[ConfigProblem] | str) -> None:
+        if isinstance(problems, str):
+            problems = [ConfigProblem("$", problems)]
+        self.source = source  # the file (or "<config>") the problems are in
+        self.problems = problems
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        return "\n".join(f"{self.source}: {p}" for p in self.problems)
+
+
+class ContainerError(LibcontainerError):
+    """A lifecycle step failed; names the step and the cause.
+
+    ``str()`` reads ``mounts: bind /data -> /mnt/data: No such file or
+    directory``. ``exit_code`` is what nsinit exits with: 125 for a runtime
+    failure, 126 for a command that cannot be executed, 127 for one that does
+    not exist.
+    """
+
+    def __init__(self, step: str, cause: str, exit_code: int = 125, errno: int | None = None) -> None:
+        self.step = step
+        self.cause = cause
+        self.exit_code = exit_code
+        self.errno = errno
+        super().__init__(f"{step}: {cause}")
+
+
+class PluginError(ContainerError):
+    """A plugin's hook raised: names the plugin and the hook."""
+
+    def __init__(self, plugin: str, hook: str, cause: str) -> None:
+        self.plugin = plugin
+        self.hook = hook
+        super().__init__(f"{hook} ({plugin})", cause)
+
+
+class StateError(LibcontainerError):
+    """No container runs where one was expected, or its state is unusable."""

@@ -1,0 +1,268 @@
+"""The hook specifications of libcontainer: the lifecycle, in order.
+
+A plugin implements some of these hooks and declares, through
+``libcontainer_config_schema``, the top-level keys of container.json it owns.
+It is *active* for a container when one of its keys is present in the config
+(a plugin that owns no key is always active); the engine calls only active
+plugins.  Plugins are found through the ``libcontainer.plugins`` entry-point
+group, the built-in ones exactly like a third party's.
+
+Order is the engine's, not the plugins'.  Where the kernel requires one step
+before another, the two are separate hooks that the engine fires in sequence;
+``tryfirst``/``trylast`` only order implementations *within* one hook.
+
+Starting a container (``Container.create`` then ``Container.start``)::
+
+    host    libcontainer_config_schema       keys owned + JSON Schema fragments
+    host    libcontainer_config_formats      named string formats for schemas
+    host    libcontainer_validate_config     cross-field checks -> problems
+    host    libcontainer_namespaces          which namespaces to create or join
+    host    libcontainer_pre_clone           before the child exists
+            -- engine forks the setup process; it unshares CLONE_NEWUSER first
+    host    libcontainer_map_ids             child in its new user namespace, waiting
+            -- child unshares the other namespaces, setns() the joined ones,
+               and (with a new pid namespace) forks the container's PID 1
+    host    libcontainer_post_clone          child in all its namespaces, waiting
+    inside  libcontainer_container_init      namespaces in place, before any mount
+            -- engine: rootfs, /proc, /sys, /dev, bind mounts, pivot_root, hostname
+    inside  libcontainer_post_mount          rootfs is "/", before it is made read-only
+            -- engine: readonly paths and masks, readonly_fs, working_dir
+    inside  libcontainer_pre_user            still root with every capability
+            -- engine: setgroups, setgid, setuid (capabilities kept)
+    inside  libcontainer_post_user           as the configured user
+    inside  libcontainer_pre_exec            the very last step (security filters)
+            -- engine: fds >= 3 close-on-exec; reports ready; waits for start
+    host    libcontainer_post_start          the command has been exec'd
+    host    libcontainer_exit_reason         why it ended, when a plugin knows better
+    host    libcontainer_post_exit           cleanup, also after a SIGKILLed nsinit
+
+Joining a running container (``Container.join``)::
+
+    host    libcontainer_join                a fresh process exists, still on the host
+            -- engine: setns into every namespace of PID 1 (user first), fork
+    inside  libcontainer_pre_user / libcontainer_post_user / libcontainer_pre_exec
+            (with ``container.process.joining`` true)
+
+Any time while it runs: ``libcontainer_stats``, ``libcontainer_pause``,
+``libcontainer_resume``.
+
+Hooks marked *inside* run in the container's setup process after fork: an
+exception there is sent to the host as a message naming the step, and the
+container is torn down (``libcontainer_post_exit`` runs) before nsinit exits
+125.  Hooks marked *host* run in nsinit's own process.  Every hook receives
+``container``, a :class:`libcontainer.context.ContainerContext`: the config,
+the state directory, the rootfs, the syscall door, the process being started,
+and ``resources``, a dict in which a plugin records, under its own name, what it
+created so that ``libcontainer_post_exit`` can remove it even from another
+nsinit process.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable
+
+import pluggy
+
+if TYPE_CHECKING:
+    from .context import ContainerContext, Namespace
+    from .config import Config
+    from .errors import ConfigProblem
+
+hookspec = pluggy.HookspecMarker("libcontainer")
+
+# ---------------------------------------------------------------------------
+# Configuration
+# ---------------------------------------------------------------------------
+
+
+@hookspec
+def libcontainer_config_schema() -> dict[str, dict[str, Any]]:
+    """The top-level config keys this plugin owns, each with its JSON Schema.
+
+    Return ``{"cgroups": {"type": "object", ...}}``.  A key may be owned by
+    one plugin only; two plugins claiming one key is an error naming both.
+    Called once per plugin manager, on the host, before any container exists.
+    """
+
+
+@hookspec
+def libcontainer_config_formats() -> dict[str, Callable[[Any], Any]]:
+    """Named formats that the plugin's schema fragments refer to.
+
+    Return ``{"capability": fn}``; ``fn(value)`` returns the canonical value
+    (``"cap_chown"`` -> ``"CHOWN"``, ``"512M"`` -> ``536870912``) or raises
+    ``ValueError`` whose message says what was expected.  Formats normalise
+    while they validate, so YAML authors may write human forms and the JSON
+    written back is libcontainer's canonical one.
+    """
+
+
+@hookspec
+def libcontainer_validate_config(config: Config) -> list[ConfigProblem] | None:
+    """Checks that span several fields, after the schema has passed.
+
+    Return a list of :class:`~libcontainer.errors.ConfigProblem` (JSON path
+    and message, such as ``$.hostname: unable to set hostname without a private
+    UTS namespace``); every problem of every plugin is reported at once.
+    Called for active plugins only, on the host; must not touch the system.
+    """
+
+
+# ---------------------------------------------------------------------------
+# Host side, before the child exists
+# ---------------------------------------------------------------------------
+
+
+@hookspec
+def libcontainer_namespaces(container: ContainerContext) -> list[Namespace] | None:
+    """The namespaces the container gets: created new, or joined by path.
+
+    Return :class:`~libcontainer.context.Namespace` items.  A namespace that no
+    plugin names is shared with nsinit.  The engine, not the plugin, does the
+    unshare and setns calls, in the order the kernel needs (user namespace
+    first: it owns the others).  Host side; nothing exists yet.
+    """
+
+
+@hookspec
+def libcontainer_pre_clone(container: ContainerContext) -> None:
+    """Host side, before the setup process is forked.
+
+    Check prerequisites early (a bridge exists, a cgroup controller is
+    mounted) and create what needs no pid.  Anything created must be recorded
+    in ``container.resources[<plugin name>]``: if this or any later step
+    fails, ``libcontainer_post_exit`` is called to remove it.
+    """
+
+
+@hookspec
+def libcontainer_map_ids(container: ContainerContext, pid: int) -> None:
+    """Host side: the child ``pid`` has a new user namespace and waits.
+
+    Write ``/proc/PID/uid_map`` and ``gid_map`` (and ``setgroups``) here: the
+    kernel requires it to be done from outside, before the child may setuid.
+    Called only when the container gets a new user namespace.
+    """
+
+
+@hookspec
+def libcontainer_post_clone(container: ContainerContext, pid: int) -> None:
+    """Host side: the child ``pid`` is in all its namespaces and waits.
+
+    Nothing of the container's setup has run yet.  Put ``pid`` in cgroups,
+    create host-side network interfaces and move their peers into
+    ``/proc/PID/ns/net``.  Record what is created in ``container.resources``.
+    """
+
+
+# ---------------------------------------------------------------------------
+# Inside the new namespaces, before exec
+# ---------------------------------------------------------------------------
+
+
+@hookspec
+def libcontainer_container_init(container: ContainerContext) -> None:
+    """Inside: every namespace is in place; no mount has been made yet.
+
+    Runs as root of the container with every capability, still seeing the
+    host's filesystem (the rootfs is at ``container.rootfs``).  Configure
+    interfaces inside the network namespace here.  Not called for joins.
+    """
+
+
+@hookspec
+def libcontainer_post_mount(container: ContainerContext) -> None:
+    """Inside: the rootfs is ``/``, with /proc, /sys, /dev and bind mounts.
+
+    Runs before readonly paths, masks and ``readonly_fs`` are applied, so the
+    plugin may still add files and mounts.  Not called for joins.
+    """
+
+
+@hookspec
+def libcontainer_pre_user(container: ContainerContext) -> None:
+    """Inside: the last step as root with every capability.
+
+    Drop capabilities from the bounding set here: that needs CAP_SETPCAP,
+    which the user switch takes away (capabilities(7)).  Set rlimits.  Also
+    called for a joining process, after it entered the namespaces.
+    """
+
+
+@hookspec
+def libcontainer_post_user(container: ContainerContext) -> None:
+    """Inside: now running as the configured user and groups.
+
+    Set the final effective, permitted, inheritable and ambient capability
+    sets and no_new_privs.  The engine kept the permitted set across setuid
+    (PR_SET_KEEPCAPS), so what is kept here is what the process ends with.
+    """
+
+
+@hookspec
+def libcontainer_pre_exec(container: ContainerContext) -> None:
+    """Inside: the very last step before exec.
+
+    For filters that must not restrict the runtime's own setup, such as
+    seccomp: after this only the engine's close-on-exec marking, the ready
+    message and execve run.
+    """
+
+
+# ---------------------------------------------------------------------------
+# Host side, while it runs and after
+# ---------------------------------------------------------------------------
+
+
+@hookspec
+def libcontainer_post_start(container: ContainerContext, pid: int) -> None:
+    """Host side: the container's command has been exec'd as ``pid``."""
+
+
+@hookspec(firstresult=True)
+def libcontainer_exit_reason(container: ContainerContext, status: int) -> str | None:
+    """Host side: why the container's first process ended, if a plugin knows.
+
+    ``status`` is the exit status nsinit will report (128+N for signal N).
+    Return a sentence such as ``"killed by the OOM killer"``; the first
+    non-None result is used.
+    """
+
+
+@hookspec
+def libcontainer_post_exit(container: ContainerContext) -> None:
+    """Host side: release what ``container.resources`` records.
+
+    Called when the container's first process has ended, when starting it
+    failed half-way, and by the next nsinit command when an nsinit was killed
+    (then ``container.stale`` is true and ``container.resources`` comes from
+    state.json).  Must tolerate resources that are already gone.  Every
+    plugin's implementation runs even when another raises.
+    """
+
+
+@hookspec
+def libcontainer_join(container: ContainerContext, pid: int) -> None:
+    """Host side: ``pid`` is a fresh process about to join the container.
+
+    It has not entered any namespace yet and waits.  Put it in the
+    container's cgroups here.  Nothing else is created for a joining process.
+    """
+
+
+@hookspec
+def libcontainer_stats(container: ContainerContext) -> dict[str, Any] | None:
+    """Host side: statistics of the running container, as JSON-ready data.
+
+    The results of all plugins are merged into one document.
+    """
+
+
+@hookspec(firstresult=True)
+def libcontainer_pause(container: ContainerContext) -> bool | None:
+    """Host side: freeze every process of the container; True when done."""
+
+
+@hookspec(firstresult=True)
+def libcontainer_resume(container: ContainerContext) -> bool | None:
+    """Host side: thaw a paused container; True when done."""

@@ -1,0 +1,194 @@
+"""Finding plugins, knowing which keys each owns, and calling their hooks.
+
+Plugins are found through the ``libcontainer.plugins`` entry-point group; the
+core names none of them.  There is no module-level manager: each
+:func:`get_plugin_manager` call builds one.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+import pluggy
+
+from . import hookspecs
+from .errors import ContainerError, LibcontainerError, PluginError
+
+ENTRY_POINT_GROUP = "libcontainer.plugins"
+CORE_PLUGIN = "core"
+
+hookimpl = pluggy.HookimplMarker("libcontainer")
+
+
+class PluginConflict(LibcontainerError):
+    """Two plugins claim the same config key."""
+
+
+@dataclass
+class PluginInfo:
+    """What ``nsinit plugins`` shows of one plugin."""
+
+    name: str  # entry-point name, e.g. "cgroups"
+    version: str  # version of the distribution that provides it
+    distribution: str  # name of that distribution
+    keys: list[str] = field(default_factory=list)  # top-level config keys it owns
+    hooks: list[str] = field(default_factory=list)  # hooks it implements
+    error: str | None = None  # why it failed to load, when it did
+
+
+class Plugins:
+    """A pluggy manager plus what libcontainer needs on top: key ownership."""
+
+    def __init__(self, pm: pluggy.PluginManager, infos: dict[str, PluginInfo]) -> None:
+        self.pm = pm
+        self.infos = infos  # by plugin name, loaded and failed
+        self.schemas: dict[str, dict[str, Any]] = {}  # key -> JSON Schema fragment
+        self.owners: dict[str, str] = {}  # key -> plugin name
+        self.formats: dict[str, Any] = {}
+        self._collect()
+
+    # -- discovery -------------------------------------------------------------
+    def _collect(self) -> None:
+        for impl in self.pm.hook.libcontainer_config_schema.get_hookimpls():
+            name = self.pm.get_name(impl.plugin)
+            result = impl.function() or {}
+            for key, schema in result.items():
+                if key in self.owners:
+                    raise PluginConflict(
+                        f"config key {key!r} is claimed by two plugins: {self.owners[key]} and {name}"
+                    )
+                self.owners[key] = name
+                self.schemas[key] = schema
+            if name in self.infos:
+                self.infos[name].keys = sorted(result)
+        for impl in self.pm.hook.libcontainer_config_formats.get_hookimpls():
+            self.formats.update(impl.function() or {})
+        for name, info in self.infos.items():
+            plugin = self.pm.get_plugin(name)
+            if plugin is not None:
+                info.hooks = sorted(
+                    h.name for h in self.pm.get_hookcallers(plugin) or [] if not h.name.startswith("libcontainer_config")
+                )
+
+    @property
+    def failed(self) -> dict[str, str]:
+        return {n: i.error for n, i in self.infos.items() if i.error}
+
+    def active(self, keys: Iterable[str]) -> set[str]:
+        """Plugins active for a config with these top-level keys."""
+        keys = set(keys)
+        owning = {n for n, i in self.infos.items() if not i.error and i.keys}
+        active = {n for n in self.infos if not self.infos[n].error and n not in owning}
+        active.add(CORE_PLUGIN)
+        active |= {self.owners[k] for k in keys if k in self.owners}
+        return active
+
+    # -- calling ---------------------------------------------------------------
+    def call(self, hook: str, active: set[str] | None, *, collect_errors: bool = False, **kwargs: Any) -> list[Any]:
+        """Call ``hook`` on the active plugins, in pluggy's order.
+
+        An exception names the plugin and the hook: a ContainerError raised on
+        purpose keeps its message; anything else becomes a PluginError.  With
+        ``collect_errors`` every implementation runs and the first error is
+        raised at the end (used for cleanup).
+        """
+        caller = getattr(self.pm.hook, hook)
+        firstresult = bool(caller.spec and caller.spec.opts.get("firstresult"))
+        results: list[Any] = []
+        first_error: BaseException | None = None
+        for impl in reversed(caller.get_hookimpls()):
+            name = self.pm.get_name(impl.plugin)
+            if active is not None and name not in active:
+                continue
+            args = {a: kwargs[a] for a in impl.argnames}
+            try:
+                res = impl.function(**args)
+            except ContainerError as e:
+                err: BaseException = e
+            except Exception as e:  # a plugin's bug: name it, do not crash
+                err = PluginError(name, hook.removeprefix("libcontainer_"), _describe(e))
+            else:
+                if res is not None:
+                    results.append(res)
+                    if firstresult:
+                        break
+                continue
+            if not collect_errors:
+                raise err
+            first_error = first_error or err
+        if first_error is not None:
+            raise first_error
+        return results
+
+
+def _describe(e: BaseException) -> str:
+    msg = str(e) or type(e).__name__
+    if not isinstance(e, (OSError, ValueError, RuntimeError, LibcontainerError)):
+        msg = f"{type(e).__name__}: {msg}"
+    if _debug():
+        traceback.print_exception(e, file=sys.stderr)
+    return msg
+
+
+def _debug() -> bool:
+    import os
+
+    return bool(os.environ.get("NSINIT_DEBUG"))
+
+
+def _entry_points() -> list[Any]:
+    from importlib.metadata import entry_points
+
+    return list(entry_points(group=ENTRY_POINT_GROUP))
+
+
+def get_plugin_manager(extra: Iterable[tuple[str, Any]] = (), entry_points: bool = True) -> Plugins:
+    """Build a plugin manager: the hook specs, the core, then entry points.
+
+    ``extra`` registers further ``(name, plugin)`` pairs, as a test or an
+    embedding program would.  A plugin that fails to import is recorded with
+    its reason (``nsinit plugins`` shows it) instead of breaking the rest.
+    """
+    from . import core_plugin
+
+    pm = pluggy.PluginManager("libcontainer")
+    pm.add_hookspecs(hookspecs)
+    infos: dict[str, PluginInfo] = {}
+    pm.register(core_plugin, name=CORE_PLUGIN)
+    infos[CORE_PLUGIN] = PluginInfo(CORE_PLUGIN, _own_version(), "libcontainer")
+    if entry_points:
+        for ep in _entry_points():
+            dist = getattr(ep, "dist", None)
+            info = PluginInfo(ep.name, dist.version if dist else "?", dist.name if dist else "?")
+            infos[ep.name] = info
+            try:
+                plugin = ep.load()
+                _add_plugin_hookspecs(pm, plugin)
+                pm.register(plugin, name=ep.name)
+            except Exception as e:  # report, do not break containers that do not need it
+                info.error = f"{type(e).__name__}: {e}"
+    for name, plugin in extra:
+        _add_plugin_hookspecs(pm, plugin)
+        pm.register(plugin, name=name)
+        infos[name] = PluginInfo(name, getattr(plugin, "__version__", "?"), "(registered)")
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as e:
+        raise LibcontainerError(f"plugin {e.plugin!r}: {e}") from None
+    return Plugins(pm, infos)
+
+
+def _add_plugin_hookspecs(pm: pluggy.PluginManager, plugin: Any) -> None:
+    """A plugin may publish hooks of its own (``hookspecs`` attribute), for its own plugins."""
+    specs = getattr(plugin, "hookspecs", None)
+    if specs is not None:
+        pm.add_hookspecs(specs)
+
+
+def _own_version() -> str:
+    from . import __version__
+
+    return __version__

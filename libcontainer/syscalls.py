@@ -1,0 +1,301 @@
+"""The one door to the kernel.
+
+Every privileged kernel operation of libcontainer and its plugins goes through a
+``Syscalls`` object: mount, pivot_root, unshare, setns, sethostname, prctl,
+keyctl, openat2.  Python 3.11 has no ``os.unshare`` or ``os.setns``, so the
+missing calls are made through ctypes here and nowhere else.  Each failure is a
+:class:`~libcontainer.errors.SyscallError` naming the operation, its arguments
+(mount flags by name) and errno.
+
+Unit tests replace the real object with :class:`RecordingSyscalls`, which
+records every call and can be told to fail one, so namespace and mount logic is
+tested without root.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import struct
+from typing import Any
+
+from .errors import SyscallError
+
+# --- constants (linux/sched.h, linux/mount.h, linux/prctl.h) -----------------
+CLONE_NEWNS = 0x00020000
+CLONE_NEWCGROUP = 0x02000000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+CLONE_NEWTIME = 0x00000080
+
+MS_RDONLY = 1
+MS_NOSUID = 2
+MS_NODEV = 4
+MS_NOEXEC = 8
+MS_SYNCHRONOUS = 16
+MS_REMOUNT = 32
+MS_MANDLOCK = 64
+MS_DIRSYNC = 128
+MS_NOSYMFOLLOW = 256
+MS_NOATIME = 1024
+MS_NODIRATIME = 2048
+MS_BIND = 4096
+MS_MOVE = 8192
+MS_REC = 16384
+MS_SILENT = 32768
+MS_UNBINDABLE = 1 << 17
+MS_PRIVATE = 1 << 18
+MS_SLAVE = 1 << 19
+MS_SHARED = 1 << 20
+MS_RELATIME = 1 << 21
+MS_STRICTATIME = 1 << 24
+
+MNT_DETACH = 2
+
+PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
+PR_SET_KEEPCAPS = 8
+PR_CAPBSET_READ = 23
+PR_CAPBSET_DROP = 24
+PR_SET_CHILD_SUBREAPER = 36
+PR_SET_NO_NEW_PRIVS = 38
+PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_RAISE = 2
+PR_CAP_AMBIENT_CLEAR_ALL = 4
+
+_MS_NAMES = [
+    (MS_RDONLY, "MS_RDONLY"), (MS_NOSUID, "MS_NOSUID"), (MS_NODEV, "MS_NODEV"),
+    (MS_NOEXEC, "MS_NOEXEC"), (MS_REMOUNT, "MS_REMOUNT"), (MS_NOSYMFOLLOW, "MS_NOSYMFOLLOW"),
+    (MS_NOATIME, "MS_NOATIME"), (MS_BIND, "MS_BIND"), (MS_MOVE, "MS_MOVE"), (MS_REC, "MS_REC"),
+    (MS_UNBINDABLE, "MS_UNBINDABLE"), (MS_PRIVATE, "MS_PRIVATE"), (MS_SLAVE, "MS_SLAVE"),
+    (MS_SHARED, "MS_SHARED"), (MS_RELATIME, "MS_RELATIME"), (MS_STRICTATIME, "MS_STRICTATIME"),
+]
+
+_CLONE_NAMES = [
+    (CLONE_NEWUSER, "CLONE_NEWUSER"), (CLONE_NEWNS, "CLONE_NEWNS"), (CLONE_NEWUTS, "CLONE_NEWUTS"),
+    (CLONE_NEWIPC, "CLONE_NEWIPC"), (CLONE_NEWPID, "CLONE_NEWPID"), (CLONE_NEWNET, "CLONE_NEWNET"),
+    (CLONE_NEWCGROUP, "CLONE_NEWCGROUP"), (CLONE_NEWTIME, "CLONE_NEWTIME"),
+]
+
+# openat2(2) resolve flags (linux/openat2.h)
+RESOLVE_NO_XDEV = 0x01
+RESOLVE_NO_MAGICLINKS = 0x02
+RESOLVE_NO_SYMLINKS = 0x04
+RESOLVE_BENEATH = 0x08
+RESOLVE_IN_ROOT = 0x10
+
+_SYS_pivot_root = 155
+_SYS_keyctl = 250
+_SYS_openat2 = 437
+_KEYCTL_JOIN_SESSION_KEYRING = 1
+
+
+def mount_flag_names(flags: int) -> str:
+    """``MS_BIND|MS_REC`` for 0x5000: mount flags by name, for error messages."""
+    names = [n for bit, n in _MS_NAMES if flags & bit]
+    rest = flags & ~sum(bit for bit, _ in _MS_NAMES)
+    if rest:
+        names.append(hex(rest))
+    return "|".join(names) or "0"
+
+
+def clone_flag_names(flags: int) -> str:
+    names = [n for bit, n in _CLONE_NAMES if flags & bit]
+    return "|".join(names) or "0"
+
+
+def _libc() -> ctypes.CDLL:
+    lib = ctypes.CDLL(None, use_errno=True)
+    return lib
+
+
+class Syscalls:
+    """The real kernel.  Methods raise SyscallError; none returns an error code."""
+
+    def __init__(self) -> None:
+        self._lib = _libc()
+        lib = self._lib
+        lib.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
+        lib.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+        lib.unshare.argtypes = [ctypes.c_int]
+        lib.setns.argtypes = [ctypes.c_int, ctypes.c_int]
+        lib.sethostname.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+        lib.setdomainname.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+        lib.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+        lib.syscall.restype = ctypes.c_long
+
+    # -- helpers -------------------------------------------------------------
+    def _check(self, rc: int, op: str, detail: str) -> int:
+        if rc < 0:
+            raise SyscallError(op, detail, ctypes.get_errno())
+        return rc
+
+    # -- namespaces ----------------------------------------------------------
+    def unshare(self, flags: int) -> None:
+        self._check(self._lib.unshare(flags), "unshare", clone_flag_names(flags))
+
+    def setns(self, fd: int, nstype: int = 0, what: str = "") -> None:
+        self._check(self._lib.setns(fd, nstype), "setns", what or clone_flag_names(nstype))
+
+    def sethostname(self, name: str) -> None:
+        b = name.encode()
+        self._check(self._lib.sethostname(b, len(b)), "sethostname", repr(name))
+
+    def setdomainname(self, name: str) -> None:
+        b = name.encode()
+        self._check(self._lib.setdomainname(b, len(b)), "setdomainname", repr(name))
+
+    # -- mounts --------------------------------------------------------------
+    def mount(self, source: str | None, target: str, fstype: str | None, flags: int = 0, data: str | None = None,
+              label: str | None = None) -> None:
+        rc = self._lib.mount(
+            source.encode() if source is not None else None,
+            target.encode(),
+            fstype.encode() if fstype is not None else None,
+            flags,
+            data.encode() if data else None,
+        )
+        if rc < 0:
+            shown = label or target
+            src = f"{source} -> " if source and source != "none" else ""
+            extra = ", ".join(x for x in (fstype if fstype and fstype != "none" else "", mount_flag_names(flags) if flags else "", data or "") if x)
+            raise SyscallError("mount", f"{src}{shown}" + (f" ({extra})" if extra else ""), ctypes.get_errno())
+
+    def umount(self, target: str, flags: int = 0) -> None:
+        self._check(self._lib.umount2(target.encode(), flags), "umount", target)
+
+    def pivot_root(self, new_root: str, put_old: str) -> None:
+        rc = self._lib.syscall(_SYS_pivot_root, ctypes.c_char_p(new_root.encode()), ctypes.c_char_p(put_old.encode()))
+        self._check(rc, "pivot_root", f"{new_root} {put_old}")
+
+    def chroot(self, path: str) -> None:
+        try:
+            os.chroot(path)
+        except OSError as e:
+            raise SyscallError("chroot", path, e.errno) from None
+
+    def openat2(self, dirfd: int, path: str, flags: int, mode: int = 0, resolve: int = 0) -> int:
+        """openat2(2): open ``path`` under ``dirfd`` with RESOLVE_* rules."""
+        how = struct.pack("QQQ", flags | os.O_CLOEXEC, mode, resolve)
+        buf = ctypes.create_string_buffer(how, len(how))
+        rc = self._lib.syscall(_SYS_openat2, ctypes.c_int(dirfd), ctypes.c_char_p(path.encode()), buf, ctypes.c_size_t(len(how)))
+        return self._check(rc, "openat2", path)
+
+    def mknod(self, path: str, mode: int, device: int) -> None:
+        try:
+            os.mknod(path, mode, device)
+        except OSError as e:
+            raise SyscallError("mknod", path, e.errno) from None
+
+    # -- process attributes --------------------------------------------------
+    def prctl(self, option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0, what: str = "") -> int:
+        return self._check(self._lib.prctl(option, arg2, arg3, arg4, arg5), "prctl", what or str(option))
+
+    def set_child_subreaper(self) -> None:
+        self.prctl(PR_SET_CHILD_SUBREAPER, 1, what="PR_SET_CHILD_SUBREAPER")
+
+    def set_pdeathsig(self, sig: int) -> None:
+        self.prctl(PR_SET_PDEATHSIG, sig, what="PR_SET_PDEATHSIG")
+
+    def set_dumpable(self, on: bool) -> None:
+        self.prctl(PR_SET_DUMPABLE, 1 if on else 0, what="PR_SET_DUMPABLE")
+
+    def set_keepcaps(self, on: bool) -> None:
+        self.prctl(PR_SET_KEEPCAPS, 1 if on else 0, what="PR_SET_KEEPCAPS")
+
+    def set_no_new_privs(self) -> None:
+        self.prctl(PR_SET_NO_NEW_PRIVS, 1, what="PR_SET_NO_NEW_PRIVS")
+
+    def join_session_keyring(self, name: str | None = None) -> int:
+        arg = ctypes.c_char_p(name.encode()) if name else ctypes.c_char_p(None)
+        rc = self._lib.syscall(_SYS_keyctl, ctypes.c_int(_KEYCTL_JOIN_SESSION_KEYRING), arg)
+        return self._check(rc, "keyctl", "KEYCTL_JOIN_SESSION_KEYRING")
+
+    def setgroups(self, groups: list[int]) -> None:
+        try:
+            os.setgroups(groups)
+        except OSError as e:
+            raise SyscallError("setgroups", str(groups), e.errno) from None
+
+    def setresgid(self, gid: int) -> None:
+        try:
+            os.setresgid(gid, gid, gid)
+        except OSError as e:
+            raise SyscallError("setresgid", str(gid), e.errno) from None
+
+    def setresuid(self, uid: int) -> None:
+        try:
+            os.setresuid(uid, uid, uid)
+        except OSError as e:
+            raise SyscallError("setresuid", str(uid), e.errno) from None
+
+    def write_file(self, path: str, data: str, what: str = "write") -> None:
+        """Write a kernel control file (uid_map, cgroup files, /proc/sys ...)."""
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+        except OSError as e:
+            raise SyscallError(what, path, e.errno) from None
+        try:
+            os.write(fd, data.encode())
+        except OSError as e:
+            raise SyscallError(what, f"{path} {data.strip()!r}", e.errno) from None
+        finally:
+            os.close(fd)
+
+    def close_fds_from(self, lowfd: int = 3) -> None:
+        """Mark every fd >= lowfd close-on-exec (close_range(2) with CLOSE_RANGE_CLOEXEC)."""
+        rc = self._lib.syscall(436, ctypes.c_uint(lowfd), ctypes.c_uint(0xFFFFFFFF), ctypes.c_uint(4))
+        if rc < 0:  # kernels before 5.11: walk /proc/self/fd
+            for name in os.listdir("/proc/self/fd"):
+                fd = int(name)
+                if fd >= lowfd:
+                    try:
+                        os.set_inheritable(fd, False)
+                    except OSError:
+                        pass
+
+
+class RecordingSyscalls:
+    """A fake kernel for unit tests: records calls, fails the ones it is told to.
+
+    ``fail("mount", errno.EPERM, match="/proc")`` makes the next mount whose
+    arguments mention ``/proc`` raise SyscallError with EPERM.
+    """
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, tuple[Any, ...]]] = []
+        self._failures: list[tuple[str, int, str | None]] = []
+
+    def fail(self, op: str, err: int, match: str | None = None) -> None:
+        self._failures.append((op, err, match))
+
+    def names(self) -> list[str]:
+        return [op for op, _ in self.calls]
+
+    def __getattr__(self, op: str):
+        if op.startswith("_"):
+            raise AttributeError(op)
+
+        def call(*args: Any, **kwargs: Any) -> int:
+            self.calls.append((op, args + tuple(kwargs.values())))
+            for i, (fop, err, match) in enumerate(self._failures):
+                if fop == op and (match is None or any(match in str(a) for a in args)):
+                    del self._failures[i]
+                    raise SyscallError(op, " ".join(str(a) for a in args), err)
+            return 0
+
+        return call
+
+
+_real: Syscalls | None = None
+
+
+def real() -> Syscalls:
+    """The process-wide real kernel door (made on first use, not at import)."""
+    global _real
+    if _real is None:
+        _real = Syscalls()
+    return _real

@@ -1,0 +1,1 @@
+"""Helpers for testing libcontainer and its plugins: a rootfs builder and a container runner."""
