@@ -1,0 +1,1 @@
+"""nsinit: the command line of libcontainer."""
