@@ -184,6 +184,12 @@ class Syscalls:
         rc = self._lib.syscall(_SYS_openat2, ctypes.c_int(dirfd), ctypes.c_char_p(path.encode()), buf, ctypes.c_size_t(len(how)))
         return self._check(rc, "openat2", path)
 
+    def fs_magic(self, path: str) -> int:
+        """f_type of the filesystem holding ``path`` (statfs(2)); os.statvfs lacks it."""
+        buf = ctypes.create_string_buffer(128)  # struct statfs is 120 bytes on 64-bit
+        self._check(self._lib.statfs(path.encode(), buf), "statfs", path)
+        return int.from_bytes(buf.raw[:8], "little")
+
     def mknod(self, path: str, mode: int, device: int) -> None:
         try:
             os.mknod(path, mode, device)
@@ -256,6 +262,20 @@ class Syscalls:
                         os.set_inheritable(fd, False)
                     except OSError:
                         pass
+
+    # -- capabilities (capabilities plugin) ----------------------------------
+    # python-prctl has no ambient-set calls and refuses capability numbers
+    # newer than its own table, so these two gaps are filled here.
+    def capbset_drop(self, cap: int, name: str = "") -> None:
+        """PR_CAPBSET_DROP by number, for capabilities python-prctl does not know."""
+        self.prctl(PR_CAPBSET_DROP, cap, what=f"PR_CAPBSET_DROP {name or cap}")
+
+    def cap_ambient_clear_all(self) -> None:
+        self.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, what="PR_CAP_AMBIENT_CLEAR_ALL")
+
+    def cap_ambient_raise(self, cap: int, name: str = "") -> None:
+        """Needs ``cap`` in the permitted and inheritable sets (prctl(2))."""
+        self.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, what=f"PR_CAP_AMBIENT_RAISE {name or cap}")
 
 
 class RecordingSyscalls:
