@@ -185,3 +185,23 @@ def test_without_no_new_privileges_the_flag_is_not_set_fail():
     ctx = _context({"no_new_privileges": False}, fake)
     libcontainer_capabilities.libcontainer_post_user(container=ctx)
     assert fake.names() == []
+
+
+# -- through the config loader ------------------------------------------------------
+
+
+def test_loaded_config_has_canonical_capability_names():
+    from libcontainer.configfile import parse_config
+
+    config = parse_config({"capabilities": ["cap_net_raw", "Chown"], "no_new_privileges": True}, "c.json", _plugins())
+    assert config.sections == {"capabilities": ["NET_RAW", "CHOWN"], "no_new_privileges": True}
+
+
+def test_loaded_config_with_a_misspelled_capability_says_did_you_mean():
+    from libcontainer.configfile import parse_config
+    from libcontainer.errors import ConfigError
+
+    with pytest.raises(ConfigError) as info:
+        parse_config({"capabilities": ["CHOWN", "cap_net_rawx"]}, "c.json", _plugins())
+    assert str(info.value).startswith("c.json: $.capabilities[1]: unknown capability 'cap_net_rawx': did you mean NET_RAW?")
+    assert "\n" not in str(info.value)
