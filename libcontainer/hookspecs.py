@@ -49,7 +49,10 @@ Any time while it runs: ``libcontainer_stats``, ``libcontainer_pause``,
 Hooks marked *inside* run in the container's setup process after fork: an
 exception there is sent to the host as a message naming the step, and the
 container is torn down (``libcontainer_post_exit`` runs) before nsinit exits
-125.  Hooks marked *host* run in nsinit's own process.  Every hook receives
+125.  Hooks marked *host* run in nsinit's own process.  From post_mount on, the
+setup process sees only the container's filesystem: a module that an inside
+hook imports lazily must be imported no later than ``libcontainer_pre_clone``
+(or at the plugin's import), or the import fails inside the container.  Every hook receives
 ``container``, a :class:`libcontainer.context.ContainerContext`: the config,
 the state directory, the rootfs, the syscall door, the process being started,
 and ``resources``, a dict in which a plugin records, under its own name, what it

@@ -1,0 +1,459 @@
+"""The lifecycle as a Python API: create, start, wait, signal, join, destroy.
+
+::
+
+    box = Container("/srv/box")                 # reads /srv/box/container.json
+    proc = box.create(["/bin/sh", "-c", "echo hi"])   # set up, waiting to exec
+    proc.start()                                 # exec the command
+    status = proc.wait()                         # exit code, 128+N for signal N
+
+The container's first process is forked from the running interpreter (no
+re-exec of Python); when the caller has other threads, a fresh interpreter
+runs the setup instead, since forking a threaded process is unsafe.
+nsinit (the caller) becomes the child subreaper of what it starts, so it can
+reap the container's PID 1 after the intermediate setup process exits.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import functools
+import hashlib
+import os
+import re
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from . import channel as msg
+from . import state as st
+from .channel import Channel
+from .config import Config
+from .context import ContainerContext, Namespace, Process
+from .errors import ContainerError, LibcontainerError, StateError
+from .plugins import Plugins
+from .process import Hooks
+
+_subreaper_set = False
+
+
+@functools.lru_cache(maxsize=1)
+def default_plugins() -> Plugins:
+    """The installed plugins, discovered once per process."""
+    from .plugins import get_plugin_manager
+
+    return get_plugin_manager()
+
+
+def container_id(root: Path) -> str:
+    """A name unique on this host for the container in ``root``."""
+    base = re.sub(r"[^A-Za-z0-9_.-]", "-", root.name).strip(".-") or "root"
+    digest = hashlib.sha256(str(root).encode()).hexdigest()[:8]
+    return f"{base[:40]}-{digest}"
+
+
+def _become_subreaper(ctx: ContainerContext) -> None:
+    global _subreaper_set
+    if not _subreaper_set:
+        ctx.syscalls.set_child_subreaper()
+        _subreaper_set = True
+
+
+class ContainerProcess:
+    """A process of the container: created and waiting, then started, then ended."""
+
+    def __init__(self, container: Container, ctx: ContainerContext, hooks: Hooks, chan: Channel, pid: int,
+                 master: int | None, first: bool) -> None:
+        self.container = container
+        self.ctx = ctx
+        self.hooks = hooks
+        self.chan: Channel | None = chan
+        self.pid = pid  # host pid
+        self.tty_master = master  # our end of the process's terminal, when it has one
+        self.first = first  # the container's first process (its end ends the container)
+        self.status: int | None = None
+        self.reason: str | None = None  # why it ended, when a plugin knows (OOM ...)
+
+    def start(self) -> None:
+        """Let the process exec its command; raises when exec fails (126/127)."""
+        chan = self._take_channel()
+        try:
+            chan.send(msg.START)
+            chan.wait_for_exec()
+        except (ContainerError, EOFError) as e:
+            self._abort()
+            if isinstance(e, EOFError):
+                raise ContainerError("exec", "the container process died before exec") from None
+            raise
+        finally:
+            chan.close()
+        if self.first:
+            self.hooks("post_start", pid=self.pid)
+
+    def _take_channel(self) -> Channel:
+        if self.chan is None:
+            raise StateError("process already started")
+        chan, self.chan = self.chan, None
+        return chan
+
+    def signal(self, sig: int) -> None:
+        try:
+            os.kill(self.pid, sig)
+        except ProcessLookupError:
+            pass
+
+    def wait(self) -> int:
+        """Reap the process; for the first process, tear the container down too."""
+        if self.status is None:
+            status = _waitpid(self.pid)
+            code = os.waitstatus_to_exitcode(status)
+            self.status = 128 - code if code < 0 else code
+            if self.first:
+                try:
+                    found = self.hooks("exit_reason", status=self.status)
+                    self.reason = found[0] if found else None
+                finally:
+                    self.container._teardown(self.ctx, self.hooks)
+        return self.status
+
+    def _abort(self) -> None:
+        """Kill a process that will not be started; tear down if it was the first."""
+        self.signal(signal.SIGKILL)
+        try:
+            _waitpid(self.pid)
+        except ChildProcessError:
+            pass
+        self.status = 137
+        if self.first:
+            self.container._teardown(self.ctx, self.hooks)
+
+    def close(self) -> None:
+        if self.chan is not None:
+            self._abort()
+            self.chan.close()
+            self.chan = None
+        if self.tty_master is not None:
+            os.close(self.tty_master)
+            self.tty_master = None
+
+
+def _waitpid(pid: int) -> int:
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+            return status
+        except InterruptedError:
+            continue
+
+
+class Container:
+    """The container in a directory: its config, state, and processes."""
+
+    def __init__(self, root: str | os.PathLike[str], config: Config | None = None, plugins: Plugins | None = None,
+                 syscalls: Any = None) -> None:
+        self.root = Path(os.path.abspath(root))
+        self.plugins = plugins or default_plugins()
+        self._config = config
+        self._syscalls = syscalls
+        self.id = container_id(self.root)
+
+    # -- config and state ----------------------------------------------------------
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            from .configfile import load_config
+
+            self._config = load_config(self.root, self.plugins)
+        return self._config
+
+    def state(self) -> st.State | None:
+        """The running container's state, or None (a stale one is cleaned up)."""
+        self.recover()
+        found, _ = st.inspect(self.root)
+        return found
+
+    def recover(self) -> bool:
+        """Clean up after an nsinit that was killed: True when there was something to clean."""
+        found, verdict = st.inspect(self.root)
+        if verdict != st.STALE:
+            return False
+        old = st.read_state(self.root)
+        if old is not None:
+            cfg = Config.from_dict(old.config)
+            ctx = self._context(cfg, Process(args=[], env=[]))
+            ctx.resources = old.resources
+            ctx.stale = True
+            ctx.pid = old.pid
+            hooks = Hooks(self.plugins, self.plugins.active(old.config), ctx)
+            try:
+                hooks.cleanup()
+            finally:
+                st.remove_state(self.root)
+        else:
+            st.remove_state(self.root)
+        return True
+
+    def _context(self, config: Config, process: Process) -> ContainerContext:
+        rootfs = Path(config.rootfs) if config.rootfs else self.root
+        ctx = ContainerContext(config=config, root=self.root, rootfs=rootfs, id=self.id, process=process)
+        if self._syscalls is not None:
+            ctx.syscalls = self._syscalls
+        return ctx
+
+    def _process(self, args: list[str], config: Config, tty: bool | None, joining: bool) -> Process:
+        if not args:
+            raise ContainerError("exec", "no command given")
+        return Process(args=list(args), env=config.env, cwd=config.cwd, user=config.user or "",
+                       tty=bool(config.tty) if tty is None else tty, joining=joining)
+
+    # -- the first process -----------------------------------------------------------
+    def create(self, args: list[str], tty: bool | None = None) -> ContainerProcess:
+        """Set the container up to just before ``args`` is exec'd; the process waits."""
+        config = self.config
+        with _locked(self.root):
+            self.recover()
+            found, verdict = st.inspect(self.root)
+            if found is not None:
+                raise StateError(f"a container is already running in {self.root} (pid {found.pid})")
+            if verdict == st.FORGED:
+                raise StateError(f"{self.root / st.PID_FILE} names a process that is not this container's; "
+                                 "remove it if no container runs here")
+            ctx = self._context(config, self._process(args, config, tty, joining=False))
+            active = self.plugins.active(config.to_dict().keys())
+            hooks = Hooks(self.plugins, active, ctx)
+            return self._create_locked(ctx, hooks)
+
+    def _create_locked(self, ctx: ContainerContext, hooks: Hooks) -> ContainerProcess:
+        ctx.namespaces = _collect_namespaces(hooks)
+        master = slave = None
+        console = None
+        parent_chan = child_chan = None
+        pids: list[int] = []
+        try:
+            hooks("pre_clone")
+            _become_subreaper(ctx)
+            if ctx.process.tty:
+                master, slave = os.openpty()
+                console = os.ttyname(slave)
+            parent_chan, child_chan = Channel.pair()
+            setup_pid = _spawn_setup(ctx, hooks, child_chan, slave, console, target=None)
+            pids.append(setup_pid)
+            child_chan.close()
+            child_chan = None
+            if slave is not None:
+                os.close(slave)
+                slave = None
+            pid = self._sync_namespaces(ctx, hooks, parent_chan, setup_pid)
+            pids.append(pid)
+            ctx.pid = pid
+            hooks("post_clone", pid=pid)
+            st.write_state(self.root, self._state(ctx, pid))
+            parent_chan.send(msg.CONFIGURED)
+            parent_chan.recv(msg.READY)
+            # Plugins may have recorded more while the child set up.
+            st.update_resources(self.root, self._state(ctx, pid))
+        except BaseException as e:
+            for fd in (master, slave):
+                if fd is not None:
+                    os.close(fd)
+            for c in (parent_chan, child_chan):
+                if c is not None:
+                    c.close()
+            _kill_and_reap(pids)
+            self._teardown(ctx, hooks)
+            if isinstance(e, EOFError):
+                raise ContainerError("setup", str(e)) from None
+            raise
+        return ContainerProcess(self, ctx, hooks, parent_chan, pid, master, first=True)
+
+    def _sync_namespaces(self, ctx: ContainerContext, hooks: Hooks, chan: Channel, setup_pid: int) -> int:
+        """Answer USERNS with the id maps; return the pid of the container's process."""
+        while True:
+            m = chan.recv(msg.USERNS, msg.PID)
+            if m["kind"] == msg.USERNS:
+                hooks("map_ids", pid=setup_pid)
+                chan.send(msg.IDS_MAPPED)
+                continue
+            pid = int(m["pid"])
+            if pid != setup_pid:
+                # The intermediate process forked PID 1 and exits; reaping it
+                # makes PID 1 our child (we are its subreaper).
+                _waitpid(setup_pid)
+            return pid
+
+    def _state(self, ctx: ContainerContext, pid: int) -> st.State:
+        return st.State(pid=pid, start=st.process_start_time(pid) or "", id=ctx.id, rootfs=str(ctx.rootfs),
+                        config=ctx.config.to_dict(), namespaces=st.stable_namespace_ids(pid),
+                        resources=ctx.resources, nsinit_pid=os.getpid())
+
+    def _teardown(self, ctx: ContainerContext, hooks: Hooks) -> None:
+        try:
+            hooks.cleanup()
+        finally:
+            st.remove_state(self.root)
+
+    def run(self, args: list[str], tty: bool | None = None) -> int:
+        """create, start and wait: the exit status of ``args``."""
+        proc = self.create(args, tty=tty)
+        proc.start()
+        return proc.wait()
+
+    # -- joining -----------------------------------------------------------------------
+    def join(self, args: list[str], tty: bool | None = None) -> ContainerProcess:
+        """A new process in the running container, created and waiting to exec."""
+        with _locked(self.root):
+            self.recover()
+            found, verdict = st.inspect(self.root)
+        if found is None:
+            if verdict == st.FORGED:
+                raise StateError(f"{self.root / st.PID_FILE} names a process that is not this container's; "
+                                 "refusing to join it")
+            raise StateError(f"no container is running in {self.root}")
+        config = Config.from_dict(found.config)
+        ctx = self._context(config, self._process(args, config, tty, joining=True))
+        ctx.pid = found.pid
+        ctx.resources = found.resources
+        active = self.plugins.active(found.config.keys())
+        hooks = Hooks(self.plugins, active, ctx)
+        master = slave = None
+        parent_chan = child_chan = None
+        pids: list[int] = []
+        try:
+            _become_subreaper(ctx)
+            if ctx.process.tty:
+                master, slave = os.openpty()
+            parent_chan, child_chan = Channel.pair()
+            setup_pid = _spawn_setup(ctx, hooks, child_chan, slave, None, target=found.pid)
+            pids.append(setup_pid)
+            child_chan.close()
+            child_chan = None
+            if slave is not None:
+                os.close(slave)
+                slave = None
+            hooks("join", pid=setup_pid)
+            parent_chan.send(msg.CONFIGURED)
+            pid = int(parent_chan.recv(msg.PID)["pid"])
+            if pid != setup_pid:
+                _waitpid(setup_pid)
+                pids.append(pid)
+            parent_chan.recv(msg.READY)
+        except BaseException as e:
+            for fd in (master, slave):
+                if fd is not None:
+                    os.close(fd)
+            for c in (parent_chan, child_chan):
+                if c is not None:
+                    c.close()
+            _kill_and_reap(pids)
+            if isinstance(e, EOFError):
+                raise ContainerError("join", str(e)) from None
+            raise
+        return ContainerProcess(self, ctx, hooks, parent_chan, pid, master, first=False)
+
+    # -- the running container ----------------------------------------------------------
+    def _running_context(self) -> tuple[ContainerContext, Hooks]:
+        found = self.state()
+        if found is None:
+            raise StateError(f"no container is running in {self.root}")
+        config = Config.from_dict(found.config)
+        ctx = self._context(config, Process(args=[], env=[]))
+        ctx.pid = found.pid
+        ctx.resources = found.resources
+        return ctx, Hooks(self.plugins, self.plugins.active(found.config.keys()), ctx)
+
+    def signal(self, sig: int) -> None:
+        """Send ``sig`` to the container's first process."""
+        ctx, _ = self._running_context()
+        os.kill(ctx.pid or 0, sig)
+
+    def stats(self) -> dict[str, Any]:
+        ctx, hooks = self._running_context()
+        out: dict[str, Any] = {"id": ctx.id, "pid": ctx.pid}
+        for part in hooks("stats"):
+            out.update(part)
+        return out
+
+    def pause(self) -> None:
+        ctx, hooks = self._running_context()
+        if not hooks("pause"):
+            raise ContainerError("pause", "no active plugin can pause this container (it needs the cgroups key)")
+
+    def resume(self) -> None:
+        ctx, hooks = self._running_context()
+        if not hooks("resume"):
+            raise ContainerError("resume", "no active plugin can resume this container (it needs the cgroups key)")
+
+    def destroy(self) -> None:
+        """Kill the container's first process (and with it the container)."""
+        try:
+            self.signal(signal.SIGKILL)
+        except (StateError, ProcessLookupError):
+            pass
+
+
+def _collect_namespaces(hooks: Hooks) -> list[Namespace]:
+    chosen: dict[str, Namespace] = {}
+    for result in hooks("namespaces"):
+        for ns in result:
+            prior = chosen.get(ns.kind)
+            if prior is not None and prior != ns:
+                raise ContainerError("namespaces", f"{ns.kind} is asked for twice, differently: "
+                                     f"{prior.path or 'new'} and {ns.path or 'new'}")
+            chosen[ns.kind] = ns
+    return list(chosen.values())
+
+
+def _spawn_setup(ctx: ContainerContext, hooks: Hooks, chan: Channel, slave: int | None, console: str | None,
+                 target: int | None) -> int:
+    """Start the setup process: a fork, or a fresh interpreter when we have threads."""
+    if threading.active_count() > 1:
+        from .spawn import spawn_setup
+
+        return spawn_setup(ctx, hooks, chan, slave, console, target)
+    from .process import setup_first_process, setup_joining_process
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            if target is None:
+                setup_first_process(ctx, hooks.plugins, hooks.active, chan, slave, console)
+            else:
+                setup_joining_process(ctx, hooks.plugins, hooks.active, chan, target, slave)
+        finally:
+            os._exit(125)
+    return pid
+
+
+def _kill_and_reap(pids: list[int]) -> None:
+    for pid in reversed(pids):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    for pid in reversed(pids):
+        try:
+            _waitpid(pid)
+        except ChildProcessError:
+            pass
+
+
+class _locked:
+    """An exclusive flock on the container's directory while state is read or written."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.fd = -1
+
+    def __enter__(self) -> None:
+        try:
+            self.fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError as e:
+            raise LibcontainerError(f"{self.root}: {e.strerror}") from None
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+
+    def __exit__(self, *exc: Any) -> None:
+        os.close(self.fd)

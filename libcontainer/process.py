@@ -1,0 +1,399 @@
+"""The container side of the lifecycle: what the setup process does after fork.
+
+Two entry points, both run in a freshly forked child that never returns:
+:func:`setup_first_process` for the container's first process and
+:func:`setup_joining_process` for a process entering a running container.
+Each step runs under :class:`Step`, which turns any failure into an ERROR
+message carrying the step's name (see :mod:`libcontainer.channel`).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import sys
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from . import channel as msg
+from . import syscalls as sc
+from .context import NAMESPACE_KINDS, NAMESPACE_ORDER
+from .errors import ContainerError, SyscallError
+
+# Imported here, not lazily: after pivot_root the host's filesystem, and the
+# Python modules on it, are out of reach of the setup process.
+from .rootfs import RootfsBuilder, set_working_dir
+from .user import resolve_user
+
+if TYPE_CHECKING:
+    from .channel import Channel
+    from .context import ContainerContext
+    from .plugins import Plugins
+
+
+class Step:
+    """``with Step("mounts"):`` names the step in any error raised inside."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __enter__(self) -> Step:
+        return self
+
+    def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> bool:
+        if exc is None or isinstance(exc, (ContainerError, EOFError)):
+            return False
+        if isinstance(exc, (SyscallError, OSError)):
+            cause = str(exc) if isinstance(exc, SyscallError) else _oserror_text(exc)
+            raise ContainerError(self.name, cause, errno=exc.errno) from None
+        if isinstance(exc, Exception):
+            raise ContainerError(self.name, f"{type(exc).__name__}: {exc}") from None
+        return False
+
+
+def _oserror_text(e: OSError) -> str:
+    where = e.filename if e.filename is not None else ""
+    return f"{where}: {e.strerror}" if where else (e.strerror or str(e))
+
+
+class Hooks:
+    """The active plugins' hooks, bound to one container."""
+
+    def __init__(self, plugins: Plugins, active: set[str], ctx: ContainerContext) -> None:
+        self.plugins = plugins
+        self.active = active
+        self.ctx = ctx
+
+    def __call__(self, name: str, **kwargs: Any) -> list[Any]:
+        return self.plugins.call(f"libcontainer_{name}", self.active, container=self.ctx, **kwargs)
+
+    def cleanup(self) -> None:
+        self.plugins.call("libcontainer_post_exit", self.active, collect_errors=True, container=self.ctx)
+
+
+# ---------------------------------------------------------------------------
+# Shared by both entry points
+# ---------------------------------------------------------------------------
+
+
+def _child_guard(chan: Channel, body: Any) -> NoReturn:
+    """Run ``body``; report any failure to the parent; never return."""
+    code = 125
+    try:
+        body()
+    except ContainerError as e:
+        chan.send_error(e.step, e.cause, e.exit_code, e.errno)
+    except EOFError:
+        code = 1  # nsinit is gone: nothing to report to, nothing to run
+    except BaseException as e:  # noqa: BLE001 - the child must never unwind into the caller's code
+        chan.send_error("setup", f"{type(e).__name__}: {e}")
+    finally:
+        os._exit(code)
+    raise AssertionError("unreachable")
+
+
+def keep_only_fds(keep: list[int]) -> None:
+    """Close every inherited fd except 0-2 and ``keep`` (the caller's files stay out)."""
+    low = 3
+    for fd in sorted(set(f for f in keep if f >= 3)):
+        if fd > low:
+            os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, _max_fd())
+
+
+def _max_fd() -> int:
+    try:
+        return max(int(n) for n in os.listdir("/proc/self/fd")) + 1
+    except (OSError, ValueError):
+        return os.sysconf("SC_OPEN_MAX")
+
+
+def _attach_tty(slave: int | None) -> None:
+    if slave is None:
+        return
+    import fcntl
+    import termios
+
+    os.setsid()
+    # The pty becomes the controlling terminal of the new session (tty_ioctl(4)).
+    fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
+    for fd in (0, 1, 2):
+        os.dup2(slave, fd)
+    if slave > 2:
+        os.close(slave)
+
+
+def _reset_signals() -> None:
+    # Python ignores SIGPIPE and SIGXFSZ, and ignored signals stay ignored
+    # across execve(2): give the command the defaults it expects.
+    for sig in range(1, signal.NSIG):
+        if sig in (signal.SIGKILL, signal.SIGSTOP):
+            continue
+        try:
+            signal.signal(sig, signal.SIG_DFL)
+        except (OSError, ValueError):
+            pass
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+
+
+def _switch_user(ctx: ContainerContext, hooks: Hooks) -> None:
+    sysc = ctx.syscalls
+    with Step("user"):
+        user = resolve_user(ctx.process.user)
+    with Step("pre_user"):
+        hooks("pre_user")
+    with Step("user"):
+        # Keep the permitted capabilities across setuid so that post_user
+        # decides the final sets (capabilities(7), "Effect of user ID changes").
+        sysc.set_keepcaps(True)
+        try:
+            sysc.setgroups(user.groups)
+        except SyscallError as e:
+            # setgroups is denied in a user namespace whose setgroups file
+            # says "deny" (user_namespaces(7)); only fatal when groups are wanted.
+            if e.errno != errno.EPERM or user.groups:
+                raise
+        sysc.setresgid(user.gid)
+        sysc.setresuid(user.uid)
+        sysc.set_keepcaps(False)
+        # The parent-death signal is cleared when credentials change (prctl(2)).
+        sysc.set_pdeathsig(signal.SIGKILL)
+    with Step("post_user"):
+        hooks("post_user")
+
+
+def _finish_and_exec(ctx: ContainerContext, hooks: Hooks, chan: Channel) -> None:
+    proc = ctx.process
+    with Step("working_dir"):
+        set_working_dir(proc.cwd)
+    with Step("pre_exec"):
+        hooks("pre_exec")
+    path = _find_executable(proc.args[0], proc.env)
+    _reset_signals()
+    # Every fd but 0-2 closes at exec, the channel included: its EOF tells the
+    # parent that exec succeeded (CVE-2024-21626: no host fd reaches the command).
+    ctx.syscalls.close_fds_from(3)
+    chan.send(msg.READY)
+    chan.recv(msg.START)
+    env = dict(e.split("=", 1) if "=" in e else (e, "") for e in proc.env)
+    try:
+        os.execve(path, proc.args, env)
+    except OSError as e:
+        code = 127 if e.errno in (errno.ENOENT, errno.ENOTDIR) else 126
+        raise ContainerError("exec", f"{proc.args[0]}: {e.strerror}", code, e.errno) from None
+
+
+def _find_executable(name: str, env: list[str]) -> str:
+    if "/" in name:
+        return name
+    path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    for e in env:
+        if e.startswith("PATH="):
+            path = e[5:]
+    for d in path.split(":"):
+        candidate = os.path.join(d or ".", name)
+        if os.path.isfile(candidate):
+            if os.access(candidate, os.X_OK):
+                return candidate
+            raise ContainerError("exec", f"{name}: Permission denied", 126, errno.EACCES)
+    raise ContainerError("exec", f"{name}: executable file not found in $PATH", 127, errno.ENOENT)
+
+
+# ---------------------------------------------------------------------------
+# The container's first process
+# ---------------------------------------------------------------------------
+
+
+def setup_first_process(ctx: ContainerContext, plugins: Plugins, active: set[str], chan: Channel,
+                        tty_slave: int | None, console: str | None) -> NoReturn:
+    """In the forked child: namespaces, then (in PID 1) the whole setup, then exec."""
+    hooks = Hooks(plugins, active, ctx)
+
+    def body() -> None:
+        sysc = ctx.syscalls
+        keep_only_fds([chan.fileno()] + ([tty_slave] if tty_slave is not None else []))
+        with Step("namespaces"):
+            fork_pid1 = _enter_namespaces(ctx, chan)
+        if fork_pid1:
+            sys.stdout.flush()
+            child = os.fork()
+            if child:
+                # The intermediate process is done: nsinit, our child subreaper,
+                # inherits PID 1 when we exit.
+                chan.send(msg.PID, pid=child)
+                os._exit(0)
+        else:
+            chan.send(msg.PID, pid=os.getpid())
+        chan.recv(msg.CONFIGURED)
+        # Set only now: the parent of this process changed when the
+        # intermediate one exited, and the signal fires on that change (prctl(2)).
+        sysc.set_pdeathsig(signal.SIGKILL)
+        if ctx.new_namespace("NEWCGROUP"):
+            # After post_clone put us in our cgroups, so that they are the
+            # root of the new cgroup namespace (cgroup_namespaces(7)).
+            with Step("namespaces"):
+                sysc.unshare(sc.CLONE_NEWCGROUP)
+        _attach_tty(tty_slave)
+        with Step("container_init"):
+            hooks("container_init")
+        _build_filesystem(ctx, hooks, console)
+        if ctx.config.hostname:
+            with Step("hostname"):
+                sysc.sethostname(ctx.config.hostname)
+        with Step("keyring"):
+            _new_session_keyring(ctx)
+        _switch_user(ctx, hooks)
+        _finish_and_exec(ctx, hooks, chan)
+
+    _child_guard(chan, body)
+
+
+def _enter_namespaces(ctx: ContainerContext, chan: Channel) -> bool:
+    """Join namespaces by path, create the new ones, user namespace first.
+
+    Returns True when a fork is needed for the new pid namespace to apply.
+    """
+    sysc = ctx.syscalls
+    order = {k: i for i, k in enumerate(NAMESPACE_ORDER)}
+    spaces = sorted(ctx.namespaces, key=lambda n: order[n.kind])
+    # Join by path before creating a user namespace: joining needs
+    # CAP_SYS_ADMIN over the namespace's owner, which we lose in a new one.
+    for ns in spaces:
+        if ns.path:
+            fd = os.open(ns.path, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                sysc.setns(fd, ns.flag, what=f"{ns.kind} {ns.path}")
+            finally:
+                os.close(fd)
+    new = 0
+    for ns in spaces:
+        if ns.path is None:
+            new |= ns.flag
+    if new & sc.CLONE_NEWUSER:
+        sysc.unshare(sc.CLONE_NEWUSER)
+        chan.send(msg.USERNS)
+        chan.recv(msg.IDS_MAPPED)
+        # Become the namespace's root now that it is mapped, so that files and
+        # mounts made from here are owned by it.
+        try:
+            os.setresgid(0, 0, 0)
+            os.setresuid(0, 0, 0)
+        except OSError:
+            pass
+    rest = new & ~(sc.CLONE_NEWUSER | sc.CLONE_NEWCGROUP)
+    if rest:
+        sysc.unshare(rest)
+    return bool(new & (sc.CLONE_NEWPID | sc.CLONE_NEWTIME)) or any(
+        ns.path and ns.kind in ("NEWPID", "NEWTIME") for ns in spaces
+    )
+
+
+def _build_filesystem(ctx: ContainerContext, hooks: Hooks, console: str | None) -> None:
+    fs = RootfsBuilder(ctx)
+    if ctx.new_namespace("NEWNS"):
+        with Step("rootfs"):
+            fs.make_root_private()
+            fs.bind_rootfs()
+            fs.check_special_dirs()
+        with Step("mounts"):
+            fs.mount_proc()
+            fs.mount_sys()
+            fs.mount_dev(console)
+            fs.mount_binds()
+        with Step("pivot_root"):
+            fs.pivot()
+    elif os.path.realpath(str(ctx.rootfs)) != "/":
+        # No mount namespace: nothing may be mounted (it would be the
+        # host's), so the rootfs is only chroot'ed into.
+        with Step("rootfs"):
+            os.chdir(str(ctx.rootfs))
+            ctx.syscalls.chroot(".")
+            os.chdir("/")
+    with Step("post_mount"):
+        hooks("post_mount")
+    if ctx.new_namespace("NEWNS"):
+        if ctx.config.restricted:
+            with Step("restrictions"):
+                fs.apply_restrictions()
+        if ctx.config.readonly_fs:
+            with Step("readonly_fs"):
+                fs.readonly_root()
+
+
+def _new_session_keyring(ctx: ContainerContext) -> None:
+    # A session keyring of its own, so the container cannot read the host's
+    # keys through the inherited one (as runc does).
+    try:
+        ctx.syscalls.join_session_keyring(f"_ses.{ctx.id}"[:64])
+    except SyscallError as e:
+        if e.errno not in (errno.ENOSYS, errno.EACCES, errno.EDQUOT, errno.EPERM):
+            raise
+
+
+# ---------------------------------------------------------------------------
+# A process joining a running container
+# ---------------------------------------------------------------------------
+
+
+def setup_joining_process(ctx: ContainerContext, plugins: Plugins, active: set[str], chan: Channel,
+                          target: int, tty_slave: int | None) -> NoReturn:
+    """In the forked child: enter PID 1's namespaces and root, then exec."""
+    hooks = Hooks(plugins, active, ctx)
+
+    def body() -> None:
+        sysc = ctx.syscalls
+        # Non-dumpable before touching the container: nothing inside may
+        # ptrace us or open /proc/PID/exe to reach the host's Python
+        # (CVE-2019-5736, CVE-2016-9962).  execve makes the command dumpable again.
+        sysc.set_dumpable(False)
+        keep_only_fds([chan.fileno()] + ([tty_slave] if tty_slave is not None else []))
+        chan.recv(msg.CONFIGURED)
+        with Step("namespaces"):
+            fork_needed = _join_namespaces(sysc, target)
+        if fork_needed:
+            child = os.fork()
+            if child:
+                chan.send(msg.PID, pid=child)
+                os._exit(0)
+        else:
+            chan.send(msg.PID, pid=os.getpid())
+        sysc.set_pdeathsig(signal.SIGKILL)
+        _attach_tty(tty_slave)
+        with Step("keyring"):
+            _new_session_keyring(ctx)
+        _switch_user(ctx, hooks)
+        _finish_and_exec(ctx, hooks, chan)
+
+    _child_guard(chan, body)
+
+
+def _join_namespaces(sysc: Any, target: int) -> bool:
+    """setns into every namespace of ``target`` that differs from ours; chroot to its root."""
+    fds: list[tuple[str, int, int]] = []
+    root = os.open(f"/proc/{target}/root", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        # Open every namespace file first: after entering the mount
+        # namespace, /proc is the container's and the target's path changes.
+        for kind in NAMESPACE_ORDER:
+            name, flag = NAMESPACE_KINDS[kind]
+            try:
+                theirs = os.readlink(f"/proc/{target}/ns/{name}")
+                ours = os.readlink(f"/proc/self/ns/{name}")
+            except FileNotFoundError:
+                continue  # the kernel lacks this namespace type
+            if theirs != ours:
+                fds.append((kind, flag, os.open(f"/proc/{target}/ns/{name}", os.O_RDONLY | os.O_CLOEXEC)))
+        fork_needed = False
+        for kind, flag, fd in fds:
+            sysc.setns(fd, flag, what=f"{kind} of pid {target}")
+            if kind in ("NEWPID", "NEWTIME"):
+                fork_needed = True
+        os.fchdir(root)
+        sysc.chroot(".")
+        os.chdir("/")
+        return fork_needed
+    finally:
+        os.close(root)
+        for _, _, fd in fds:
+            os.close(fd)

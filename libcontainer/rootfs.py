@@ -1,0 +1,322 @@
+"""The container's filesystem: rootfs, /proc, /sys, /dev, bind mounts, pivot_root.
+
+Runs inside the setup process, in its new mount namespace, as root of the
+container.  Every mount destination is resolved inside the rootfs, never
+following a symlink out of it, and the mount is made on an O_PATH descriptor
+opened with openat2(RESOLVE_IN_ROOT) through /proc/self/fd, so that a symlink
+swapped in between resolving and mounting cannot redirect it to the host
+(CVE-2021-30465).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from typing import TYPE_CHECKING
+
+from . import syscalls as sc
+from .config import DeviceNode, Mount
+from .errors import ContainerError, SyscallError
+
+if TYPE_CHECKING:
+    from .context import ContainerContext
+
+# Used when the config lists no device_nodes: what every program expects.
+DEFAULT_DEVICES = [
+    DeviceNode(path="/dev/null", type=99, major_number=1, minor_number=3, file_mode=0o666),
+    DeviceNode(path="/dev/zero", type=99, major_number=1, minor_number=5, file_mode=0o666),
+    DeviceNode(path="/dev/full", type=99, major_number=1, minor_number=7, file_mode=0o666),
+    DeviceNode(path="/dev/random", type=99, major_number=1, minor_number=8, file_mode=0o666),
+    DeviceNode(path="/dev/urandom", type=99, major_number=1, minor_number=9, file_mode=0o666),
+    DeviceNode(path="/dev/tty", type=99, major_number=5, minor_number=0, file_mode=0o666),
+]
+
+# With context.restrictions: read-only in /proc, and files masked with /dev/null.
+READONLY_PROC = ["/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus"]
+MASKED_PATHS = ["/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/latency_stats", "/proc/sched_debug",
+                "/proc/acpi", "/proc/scsi", "/sys/firmware"]
+
+_STATVFS_TO_MS = [(os.ST_RDONLY, sc.MS_RDONLY), (os.ST_NOSUID, sc.MS_NOSUID), (os.ST_NODEV, sc.MS_NODEV),
+                  (os.ST_NOEXEC, sc.MS_NOEXEC), (os.ST_NOATIME, sc.MS_NOATIME), (os.ST_RELATIME, sc.MS_RELATIME)]
+
+
+def secure_join(root: str, unsafe: str) -> str:
+    """``root`` + ``unsafe`` with every symlink resolved as if ``root`` were "/".
+
+    ``..`` never climbs above ``root``; an absolute symlink restarts at
+    ``root``.  Components that do not exist are kept as they are.
+    """
+    pending = [c for c in unsafe.split("/") if c]
+    resolved: list[str] = []
+    links = 0
+    while pending:
+        part = pending.pop(0)
+        if part == ".":
+            continue
+        if part == "..":
+            if resolved:
+                resolved.pop()
+            continue
+        candidate = os.path.join(root, *resolved, part)
+        try:
+            st = os.lstat(candidate)
+        except OSError:
+            resolved.append(part)
+            continue
+        if stat.S_ISLNK(st.st_mode):
+            links += 1
+            if links > 40:
+                raise ContainerError("mounts", f"{unsafe}: too many levels of symbolic links")
+            target = os.readlink(candidate)
+            if target.startswith("/"):
+                resolved = []
+            pending = [c for c in target.split("/") if c] + pending
+        else:
+            resolved.append(part)
+    return os.path.join(root, *resolved)
+
+
+class RootfsBuilder:
+    """Builds the container's filesystem; one method per step, in the engine's order."""
+
+    def __init__(self, ctx: ContainerContext) -> None:
+        self.ctx = ctx
+        self.sys = ctx.syscalls
+        self.rootfs = os.path.realpath(str(ctx.rootfs))
+        self.config = ctx.config
+
+    # -- helpers -----------------------------------------------------------------
+    def _open_in_root(self, rel: str, flags: int = os.O_PATH) -> int:
+        """An fd for ``rel`` inside the rootfs; the kernel keeps the lookup inside."""
+        rootfd = os.open(self.rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            return self.sys.openat2(rootfd, rel.lstrip("/") or ".", flags,
+                                    resolve=sc.RESOLVE_IN_ROOT | sc.RESOLVE_NO_MAGICLINKS)
+        finally:
+            os.close(rootfd)
+
+    def _make_target(self, dest: str, is_dir: bool) -> str:
+        """Create ``dest`` (a directory or an empty file) inside the rootfs; return the host path."""
+        host = secure_join(self.rootfs, dest)
+        if is_dir:
+            os.makedirs(host, exist_ok=True)
+        else:
+            os.makedirs(os.path.dirname(host), exist_ok=True)
+            if not os.path.lexists(host):
+                os.close(os.open(host, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644))
+        return host
+
+    def _mount_at(self, dest: str, source: str | None, fstype: str | None, flags: int, data: str | None = None,
+                  is_dir: bool = True) -> None:
+        """Mount on ``dest`` (a container path), through an fd opened inside the rootfs."""
+        host = self._make_target(dest, is_dir)
+        rel = os.path.relpath(host, self.rootfs)
+        fd = self._open_in_root(rel)
+        try:
+            real = os.readlink(f"/proc/self/fd/{fd}")
+            if real != self.rootfs and not real.startswith(self.rootfs + "/"):
+                raise ContainerError("mounts", f"{dest} resolves outside the rootfs to {real}")
+            self.sys.mount(source, f"/proc/self/fd/{fd}", fstype, flags, data, label=dest)
+        finally:
+            os.close(fd)
+
+    def _remount_readonly(self, path: str) -> None:
+        """Bind-remount ``path`` read-only, keeping the flags the kernel has locked on it."""
+        flags = sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY
+        try:
+            f = os.statvfs(path).f_flag
+        except OSError:
+            f = 0
+        for st_bit, ms_bit in _STATVFS_TO_MS:
+            if f & st_bit:
+                flags |= ms_bit
+        self.sys.mount(None, path, None, flags, None)
+
+    # -- steps, in order -----------------------------------------------------------
+    def make_root_private(self) -> None:
+        # Mounts made from here on must not propagate to the host: slave keeps
+        # receiving the host's unmounts, private cuts both ways.  With MS_MOVE
+        # (no_pivot_root) the root must be slave, as libcontainer did.
+        flag = sc.MS_SLAVE if self.config.no_pivot_root else sc.MS_PRIVATE
+        self.sys.mount(None, "/", None, flag | sc.MS_REC, None)
+
+    def bind_rootfs(self) -> None:
+        if not os.path.isdir(self.rootfs):
+            raise ContainerError("rootfs", f"{self.rootfs} is not a directory")
+        # pivot_root needs the new root to be a mount point (pivot_root(2)).
+        self.sys.mount(self.rootfs, self.rootfs, None, sc.MS_BIND | sc.MS_REC, None)
+
+    def check_special_dirs(self) -> None:
+        """/proc, /sys and /dev in the rootfs must be real directories (or absent)."""
+        for name in ("proc", "sys", "dev"):
+            path = os.path.join(self.rootfs, name)
+            try:
+                st = os.lstat(path)
+            except FileNotFoundError:
+                os.mkdir(path, 0o755)
+                continue
+            if not stat.S_ISDIR(st.st_mode):
+                kind = "a symlink" if stat.S_ISLNK(st.st_mode) else "not a directory"
+                raise ContainerError("rootfs", f"/{name} in the rootfs is {kind}; refusing to mount over it")
+
+    def mount_proc(self) -> None:
+        self._mount_at("/proc", "proc", "proc", sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC)
+        self._verify_fstype("/proc", 0x9FA0, "procfs")
+
+    def mount_sys(self) -> None:
+        flags = sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC | sc.MS_RDONLY
+        try:
+            self._mount_at("/sys", "sysfs", "sysfs", flags)
+        except SyscallError as e:
+            # sysfs can only be mounted by the owner of the network namespace;
+            # without a new one (rootless), bind the host's read-only instead.
+            if e.errno not in (errno.EPERM, errno.EACCES):
+                raise
+            self._mount_at("/sys", "/sys", None, sc.MS_BIND | sc.MS_REC)
+            self._remount_readonly(secure_join(self.rootfs, "/sys"))
+            return
+        self._verify_fstype("/sys", 0x62656572, "sysfs")
+
+    def _verify_fstype(self, dest: str, magic: int, name: str) -> None:
+        got = self.sys.fs_magic(secure_join(self.rootfs, dest))
+        if got != magic:
+            raise ContainerError("mounts", f"{dest} is not {name} after mounting it (f_type {got:#x})")
+
+    def mount_dev(self, console: str | None) -> None:
+        self._mount_at("/dev", "tmpfs", "tmpfs", sc.MS_NOSUID | sc.MS_STRICTATIME, "mode=755,size=65536k")
+        dev = secure_join(self.rootfs, "/dev")
+        for node in self.config.device_nodes or DEFAULT_DEVICES:
+            if node.path:
+                self._make_device(node)
+        os.makedirs(os.path.join(dev, "pts"), exist_ok=True)
+        os.makedirs(os.path.join(dev, "shm"), exist_ok=True)
+        os.makedirs(os.path.join(dev, "mqueue"), exist_ok=True)
+        pts_opts = "newinstance,ptmxmode=0666,mode=0620"
+        if not self.ctx.new_namespace("NEWUSER"):
+            pts_opts += ",gid=5"
+        self._mount_at("/dev/pts", "devpts", "devpts", sc.MS_NOSUID | sc.MS_NOEXEC, pts_opts)
+        self._mount_at("/dev/shm", "shm", "tmpfs", sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC, "mode=1777,size=65536k")
+        if self.ctx.new_namespace("NEWIPC"):
+            self._mount_at("/dev/mqueue", "mqueue", "mqueue", sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC)
+        for name, target in (("ptmx", "pts/ptmx"), ("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
+                             ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
+            path = os.path.join(dev, name)
+            if not os.path.lexists(path):
+                os.symlink(target, path)
+        if console:
+            # The container's terminal is its /dev/console (never the host's).
+            self._mount_at("/dev/console", console, None, sc.MS_BIND, is_dir=False)
+
+    def _make_device(self, node: DeviceNode) -> None:
+        path = os.path.normpath(node.path or "")
+        if not path.startswith("/dev/") or ".." in (node.path or "").split("/"):
+            raise ContainerError("devices", f"device path {node.path!r} is not under /dev")
+        host = secure_join(self.rootfs, path)
+        os.makedirs(os.path.dirname(host), exist_ok=True)
+        kind = stat.S_IFBLK if node.type == 98 else stat.S_IFCHR
+        mode = node.file_mode if node.file_mode is not None else 0o666
+        minor = node.minor_number if node.minor_number is not None and node.minor_number >= 0 else 0
+        if os.path.lexists(host):
+            os.unlink(host)
+        try:
+            self.sys.mknod(host, kind | mode, os.makedev(node.major_number, minor))
+        except SyscallError as e:
+            # In a user namespace mknod is not allowed (user_namespaces(7)):
+            # bind the host's node instead, as runc does for rootless containers.
+            if e.errno != errno.EPERM:
+                raise ContainerError("devices", str(e)) from None
+            if not os.path.exists(path):
+                raise ContainerError("devices", f"cannot create {path} in a user namespace and the host has none")
+            os.close(os.open(host, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644))
+            self._mount_at(path, path, None, sc.MS_BIND, is_dir=False)
+            return
+        os.chmod(host, mode)
+        if node.uid is not None or node.gid is not None:
+            os.chown(host, node.uid or 0, node.gid or 0)
+
+    def mount_binds(self) -> None:
+        for m in self.config.mounts or []:
+            self._mount_one(m)
+
+    def _mount_one(self, m: Mount) -> None:
+        dest = m.destination
+        if m.type == "tmpfs":
+            flags = sc.MS_NOSUID | sc.MS_NODEV
+            if not m.writable and m.writable is not None:
+                flags |= sc.MS_RDONLY
+            self._mount_at(dest, "tmpfs", "tmpfs", flags, m.data)
+            return
+        src = m.source or ""
+        try:
+            st = os.stat(src)
+        except OSError as e:
+            raise ContainerError("mounts", f"bind {src} -> {dest}: {e.strerror}", errno=e.errno) from None
+        try:
+            self._mount_at(dest, src, None, sc.MS_BIND | sc.MS_REC, is_dir=stat.S_ISDIR(st.st_mode))
+            host = secure_join(self.rootfs, dest)
+            if not m.writable:
+                self._remount_readonly(host)
+            prop = sc.MS_PRIVATE if m.private else sc.MS_SLAVE
+            self.sys.mount(None, host, None, prop | sc.MS_REC, None)
+        except SyscallError as e:
+            raise ContainerError("mounts", f"bind {src} -> {dest}: {os.strerror(e.errno)}", errno=e.errno) from None
+
+    def pivot(self) -> None:
+        os.chdir(self.rootfs)
+        if self.config.no_pivot_root:
+            # For roots that cannot be pivoted (ramfs): move the rootfs over /
+            # and chroot into it, as libcontainer's msMoveRoot did.
+            self.sys.mount(self.rootfs, "/", None, sc.MS_MOVE, None)
+            self.sys.chroot(".")
+        else:
+            # pivot_root(".", ".") stacks the old root on top of the new one;
+            # making it slave and detaching it leaves only the rootfs
+            # (pivot_root(2), "pivot_root(".", ".")").
+            self.sys.pivot_root(".", ".")
+            self.sys.mount(None, ".", None, sc.MS_SLAVE | sc.MS_REC, None)
+            self.sys.umount(".", sc.MNT_DETACH)
+        os.chdir("/")
+
+    # -- after pivot_root: paths are the container's ----------------------------------
+    def apply_restrictions(self) -> None:
+        for path in READONLY_PROC:
+            if os.path.exists(path):
+                self.sys.mount(path, path, None, sc.MS_BIND | sc.MS_REC, None)
+                self._remount_readonly(path)
+        null = self._checked_dev_null()
+        try:
+            for path in MASKED_PATHS:
+                if not os.path.exists(path):
+                    continue
+                if os.path.isdir(path):
+                    self.sys.mount("tmpfs", path, "tmpfs", sc.MS_RDONLY, None)
+                else:
+                    self.sys.mount(f"/proc/self/fd/{null}", path, None, sc.MS_BIND, None, label=path)
+        finally:
+            os.close(null)
+
+    def _checked_dev_null(self) -> int:
+        """An fd of /dev/null, verified to be the 1:3 character device (CVE-2025-31133)."""
+        fd = os.open("/dev/null", os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+        st = os.fstat(fd)
+        if not stat.S_ISCHR(st.st_mode) or st.st_rdev != os.makedev(1, 3):
+            os.close(fd)
+            raise ContainerError("mounts", "/dev/null is not the null device; refusing to mask with it")
+        return fd
+
+    def readonly_root(self) -> None:
+        self._remount_readonly("/")
+
+
+def set_working_dir(cwd: str) -> None:
+    """chdir into the working directory, refusing one outside the container's root."""
+    try:
+        os.chdir(cwd)
+    except OSError as e:
+        raise ContainerError("working_dir", f"{cwd}: {e.strerror}") from None
+    # A directory reached through a leaked fd lies outside the root, and
+    # getcwd(3) then reports it "(unreachable)": refuse it (CVE-2024-21626).
+    here = os.getcwd()
+    if not here.startswith("/"):
+        raise ContainerError("working_dir", f"{cwd} is outside the container")

@@ -1,0 +1,122 @@
+"""``nsinit exec``: run a command as the container's first process, or join it.
+
+Kept free of typer and of anything a given config does not need: this is the
+per-container path.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+
+USAGE = """Usage: nsinit exec [--root DIR] [--tty|--no-tty] [--] COMMAND [ARGS]...
+
+Run COMMAND in the container of the current directory (or DIR, or $data_path):
+as its first process when none runs, joining it when one does.
+
+Exit status: the command's own; 128+N when it was killed by signal N;
+125 when nsinit failed; 126 when COMMAND cannot be executed; 127 when it
+does not exist in the container."""
+
+# Signals nsinit passes on to the container's process instead of acting on.
+FORWARDED = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGWINCH", "SIGCONT", "SIGALRM")
+
+
+def parse(argv: list[str]) -> tuple[str | None, bool | None, list[str]]:
+    root = None
+    tty = None
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a == "--":
+            i += 1
+            break
+        if a in ("-h", "--help"):
+            raise SystemExit(USAGE)
+        if a == "--root" or a.startswith("--root="):
+            if "=" in a:
+                root = a.split("=", 1)[1]
+            else:
+                if i + 1 >= len(argv):
+                    raise UsageError("--root needs a directory")
+                root = argv[i + 1]
+                i += 1
+        elif a in ("-t", "--tty"):
+            tty = True
+        elif a == "--no-tty":
+            tty = False
+        elif a.startswith("-") and a != "-":
+            raise UsageError(f"unknown option {a}")
+        else:
+            break
+        i += 1
+    args = argv[i:]
+    if not args:
+        raise UsageError("no command given")
+    return root, tty, args
+
+
+class UsageError(Exception):
+    pass
+
+
+def main(argv: list[str]) -> int:
+    try:
+        root, tty, args = parse(argv)
+    except UsageError as e:
+        print(f"nsinit: exec: {e}\n\n{USAGE}", file=sys.stderr)
+        return 2
+    except SystemExit as e:
+        print(e.code)
+        return 0
+    root = root or os.environ.get("data_path") or os.getcwd()
+    from libcontainer.errors import ConfigError, ContainerError, LibcontainerError
+
+    try:
+        return run(root, args, tty)
+    except ConfigError as e:
+        for line in str(e).splitlines():
+            print(f"nsinit: {line}", file=sys.stderr)
+        return 125
+    except ContainerError as e:
+        print(f"nsinit: {e}", file=sys.stderr)
+        return e.exit_code
+    except LibcontainerError as e:
+        print(f"nsinit: {e}", file=sys.stderr)
+        return 125
+    except KeyboardInterrupt:
+        return 130
+
+
+def run(root: str, args: list[str], tty: bool | None) -> int:
+    from libcontainer.container import Container
+
+    box = Container(root)
+    proc = box.join(args, tty=tty) if box.state() is not None else box.create(args, tty=tty)
+    try:
+        _forward_signals(proc)
+        proc.start()
+        if proc.tty_master is not None:
+            from libcontainer.tty import relay
+
+            relay(proc.tty_master, proc.pid)
+        status = proc.wait()
+    finally:
+        proc.close()
+    if proc.reason:
+        print(f"nsinit: container {proc.reason}", file=sys.stderr)
+    return status
+
+
+def _forward_signals(proc) -> None:
+    def forward(sig: int, _frame) -> None:
+        if sig == signal.SIGWINCH and proc.tty_master is not None:
+            from libcontainer.tty import copy_window_size
+
+            copy_window_size(0, proc.tty_master)
+            return
+        proc.signal(sig)
+
+    for name in FORWARDED:
+        signal.signal(getattr(signal, name), forward)
