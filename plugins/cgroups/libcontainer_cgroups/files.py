@@ -1,0 +1,104 @@
+"""Reading and writing cgroup control files, with errors that name the file and value."""
+
+from __future__ import annotations
+
+import errno
+import os
+import time
+
+from libcontainer.errors import ContainerError
+
+STEP = "cgroups"
+
+
+def write_value(path: str, value: str | int) -> None:
+    """Write one value to a control file; the kernel's refusal names the file and value."""
+    data = str(value)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    except OSError as e:
+        raise ContainerError(STEP, f"{path}: {e.strerror}", errno=e.errno) from None
+    try:
+        os.write(fd, data.encode())
+    except OSError as e:
+        raise ContainerError(STEP, f"{path} {data!r}: {e.strerror}", errno=e.errno) from None
+    finally:
+        os.close(fd)
+
+
+def read_text(path: str) -> str | None:
+    """A control file's content, stripped, or None when it does not exist."""
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        if e.errno in (errno.ENODEV, errno.ENOENT, errno.EOPNOTSUPP):
+            return None
+        raise ContainerError(STEP, f"{path}: {e.strerror}", errno=e.errno) from None
+
+
+def read_int(path: str) -> int | None:
+    """An integer file ("max" reads as None)."""
+    text = read_text(path)
+    if text is None or text == "max" or text == "":
+        return None
+    return int(text.split()[0])
+
+
+def read_keyed(path: str) -> dict[str, int]:
+    """A flat keyed file ("key value" per line: memory.stat, cpu.stat) as a dict."""
+    text = read_text(path) or ""
+    out = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].lstrip("-").isdigit():
+            out[parts[0]] = int(parts[1])
+    return out
+
+
+def read_pids(directory: str) -> list[int]:
+    """The processes in a cgroup (cgroup.procs); empty when it is gone."""
+    text = read_text(os.path.join(directory, "cgroup.procs")) or ""
+    return [int(p) for p in text.split()]
+
+
+def make_dirs(path: str, root: str) -> list[str]:
+    """Create ``path`` and missing parents below ``root``; the directories made, outermost first."""
+    made: list[str] = []
+    rel = os.path.relpath(path, root)
+    current = root
+    for part in rel.split(os.sep):
+        current = os.path.join(current, part)
+        try:
+            os.mkdir(current)
+        except FileExistsError:
+            continue
+        except OSError as e:
+            if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+                raise ContainerError(STEP, f"cannot create {current}: {e.strerror} (creating cgroups needs root)",
+                                     errno=e.errno) from None
+            raise ContainerError(STEP, f"cannot create {current}: {e.strerror}", errno=e.errno) from None
+        made.append(current)
+    return made
+
+
+def remove_dir(path: str, retries: float = 1.0) -> bool:
+    """rmdir a cgroup, retrying on EBUSY (the last tasks may still be exiting); False if it stays busy.
+
+    A cgroup directory holds only kernel files, so rmdir (never unlink) removes it.
+    """
+    deadline = time.monotonic() + retries
+    while True:
+        try:
+            os.rmdir(path)
+            return True
+        except FileNotFoundError:
+            return True
+        except OSError as e:
+            if e.errno != errno.EBUSY or time.monotonic() >= deadline:
+                if e.errno in (errno.EBUSY, errno.ENOTEMPTY):
+                    return False
+                raise ContainerError(STEP, f"cannot remove {path}: {e.strerror}", errno=e.errno) from None
+        time.sleep(0.02)

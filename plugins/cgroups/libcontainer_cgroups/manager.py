@@ -1,0 +1,165 @@
+"""The container's cgroups through their life: set up, enter, report, pause, tear down."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Union
+
+from libcontainer.errors import ContainerError
+
+from .config import CgroupsConfig, parse_cgroups
+from .files import STEP
+from .probe import Hierarchies, no_driver_message, probe
+from .v1 import FIELDS_OF, V1Driver, missing_controllers, plan_paths
+from .v2 import V2Driver
+
+KEY = "cgroups"
+OOM_MESSAGE = "killed by the OOM killer"
+ROOTLESS_V1 = "cgroups need root (rootless containers cannot set cgroup limits on cgroup v1)"
+
+Driver = Union[V1Driver, V2Driver]
+
+
+def config_of(container: Any) -> CgroupsConfig:
+    return parse_cgroups(container.config.section(KEY))
+
+
+def open_driver(resources: dict[str, Any]) -> Driver:
+    """The driver for cgroups recorded in ``container.resources["cgroups"]``."""
+    if resources.get("driver") == "v2":
+        return V2Driver(resources["paths"]["unified"])
+    return V1Driver(resources["paths"])
+
+
+def recorded(container: Any) -> Driver | None:
+    res = container.resources.get(KEY)
+    return open_driver(res) if res and res.get("paths") else None
+
+
+def missing_dirs(paths: list[tuple[str, str]]) -> list[str]:
+    """The directories that do not exist yet from each (root, path), outermost first."""
+    out: list[str] = []
+    for root, path in paths:
+        current = root
+        for part in os.path.relpath(path, root).split(os.sep):
+            current = os.path.join(current, part)
+            if not os.path.isdir(current) and current not in out:
+                out.append(current)
+    return out
+
+
+def new_driver(cfg: CgroupsConfig, container_id: str, hosts: Hierarchies, rootless: bool) -> tuple[Driver, list]:
+    """The driver for a new container and its (root, path) pairs; refuses what cannot work here."""
+    rel = cfg.cgroup_path(container_id)
+    if hosts.driver == "v1":
+        if rootless:
+            raise ContainerError(STEP, ROOTLESS_V1)
+        missing = missing_controllers(cfg, hosts.v1)
+        if missing:
+            c = missing[0]
+            raise ContainerError(STEP, f"the {c} cgroup controller is not mounted (needed for {FIELDS_OF[c]})")
+        paths = plan_paths(hosts.v1, rel)
+        return V1Driver(paths), [(hosts.v1[c], p) for c, p in paths.items()]
+    if hosts.driver == "v2":
+        assert hosts.unified is not None
+        driver = V2Driver(os.path.join(hosts.unified, rel))
+        driver.check(cfg, hosts.unified)
+        return driver, [(hosts.unified, driver.path)]
+    raise ContainerError(STEP, no_driver_message())
+
+
+def set_up(container: Any, hosts: Hierarchies | None = None) -> Driver:
+    """pre_clone: check, create the cgroups, write the limits, record them."""
+    cfg = config_of(container)
+    hosts = hosts or probe()
+    driver, roots = new_driver(cfg, container.id, hosts, container.rootless)
+    # Refuse before recording anything: cleanup must never touch a running container's cgroup.
+    busy = driver.pids()
+    if busy:
+        name = cfg.name or container.id
+        raise ContainerError(STEP, f"a container with cgroup name {name} is already running "
+                                   f"(processes {', '.join(map(str, busy[:5]))} in {driver.dirs()[0]})")
+    # Recorded before mkdir, so that a failure half-way is cleaned up by post_exit.
+    container.record(KEY, driver=driver.name, paths=driver.paths, created=missing_dirs(roots))
+    if isinstance(driver, V1Driver):
+        driver.create(hosts.v1)
+    else:
+        driver.create(hosts.unified, cfg)
+    driver.apply(cfg)
+    container.record(KEY, oom_kill=driver.oom_kills() or 0, failcnt=driver.failcnt() or 0)
+    return driver
+
+
+def enter(container: Any, pid: int) -> None:
+    """post_clone: the container's first process into its cgroups."""
+    driver = recorded(container)
+    if driver is not None:
+        driver.add(pid)
+
+
+def join(container: Any, pid: int) -> None:
+    """join: a new process into the running container's cgroups."""
+    driver = recorded(container)
+    if driver is None:
+        return
+    if driver.frozen():
+        raise ContainerError(STEP, "the container is paused: resume it before running a process in it")
+    driver.add(pid)
+
+
+def start_frozen(container: Any) -> None:
+    """post_start: ``freezer: "FROZEN"`` starts the container paused."""
+    driver = recorded(container)
+    if driver is not None and config_of(container).freezer == "FROZEN":
+        driver.freeze()
+
+
+def exit_reason(container: Any, status: int) -> str | None:
+    """"killed by the OOM killer" when the memory cgroup's OOM count grew and the status is SIGKILL's."""
+    res = container.resources.get(KEY) or {}
+    driver = recorded(container)
+    if status != 128 + 9 or driver is None:
+        return None
+    kills = driver.oom_kills()
+    if kills is not None:
+        return OOM_MESSAGE if kills > res.get("oom_kill", 0) else None
+    # Kernels before 4.13 have no oom_kill count: a limit hit is the best sign left.
+    failcnt = driver.failcnt()
+    return OOM_MESSAGE if failcnt is not None and failcnt > res.get("failcnt", 0) else None
+
+
+def tear_down(container: Any) -> None:
+    """post_exit: kill what is left, remove the cgroups (tolerating ones already gone)."""
+    res = container.resources.get(KEY)
+    driver = recorded(container)
+    if driver is None:
+        return
+    if any(os.path.isdir(d) for d in driver.dirs()):
+        driver.kill_all()
+    left = driver.remove(list(res.get("created", [])))
+    if left:
+        raise ContainerError(STEP, f"{left[0]} is still busy and was not removed "
+                                   f"(processes: {driver.pids() or 'none'})")
+
+
+def stats(container: Any) -> dict[str, Any] | None:
+    driver = recorded(container)
+    if driver is None:
+        return None
+    return driver.stats()
+
+
+def pause(container: Any) -> bool | None:
+    driver = recorded(container)
+    if driver is None:
+        return None
+    driver.freeze()
+    return True
+
+
+def resume(container: Any) -> bool | None:
+    driver = recorded(container)
+    if driver is None:
+        return None
+    driver.thaw()
+    return True

@@ -1,0 +1,48 @@
+"""The JSON Schema fragment of the ``cgroups`` key."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_SIZE = {"type": ["integer", "string"], "format": "bytes"}  # 536870912 or "512M"
+_SIZE_OR_UNLIMITED = {"anyOf": [{"const": -1}, _SIZE]}
+
+DEVICE_RULE: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "type": {"enum": [97, 98, 99]},  # "a", "b", "c" as their character codes
+        "path": {"type": "string"},  # informative only for a cgroup rule
+        "major_number": {"type": "integer", "minimum": -1},  # -1: any
+        "minor_number": {"type": "integer", "minimum": -1},  # -1: any
+        "cgroup_permissions": {"type": "string", "pattern": "^[rwm]{0,3}$"},
+        "file_mode": {"type": "integer"},
+        "uid": {"type": "integer"},
+        "gid": {"type": "integer"},
+    },
+    "required": ["type"],
+}
+
+SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "name": {"type": "string"},
+        "parent": {"type": "string"},
+        "allow_all_devices": {"type": "boolean"},
+        "allowed_devices": {"type": "array", "items": DEVICE_RULE},
+        "memory": _SIZE,
+        "memory_reservation": _SIZE,
+        "memory_swap": _SIZE_OR_UNLIMITED,
+        "memory_swappiness": {"type": "integer", "minimum": 0, "maximum": 100},
+        "oom_kill_disable": {"type": "boolean"},
+        "cpu_shares": {"type": "integer", "minimum": 0},
+        "cpu_quota": {"type": "integer", "minimum": -1},
+        "cpu_period": {"type": "integer", "minimum": 0, "maximum": 1000000},
+        "cpuset_cpus": {"type": "string"},
+        "cpuset_mems": {"type": "string"},
+        "pids_limit": {"type": "integer", "minimum": -1},
+        "blkio_weight": {"type": "integer", "minimum": 0, "maximum": 1000},
+        "freezer": {"enum": ["", "FROZEN", "THAWED"]},
+        "slice": {"type": "string"},
+    },
+}
