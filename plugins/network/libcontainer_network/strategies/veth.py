@@ -5,7 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import secrets
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from libcontainer.errors import ConfigProblem, ContainerError
 
@@ -21,6 +21,20 @@ if TYPE_CHECKING:
 def host_interface_name(prefix: str) -> str:
     """A fresh host-side name: the prefix and 7 random hex digits (at most 15 characters)."""
     return (prefix + secrets.token_hex(4)[:HOST_SUFFIX_LEN])[:MAX_IFNAME]
+
+
+def _bridge_index(ip: Any, bridge: str, index: int) -> int:
+    """The index of the bridge of networks[index], or a ContainerError naming it."""
+    from .. import netlink
+
+    with netlink.failing(f"look up bridge {bridge}"):
+        found = netlink.link_index(ip, bridge)
+        kind = netlink.link_kind(ip, found) if found is not None else None
+    if found is None:
+        raise ContainerError("network", f"bridge {bridge} does not exist (networks[{index}])", errno=errno.ENODEV)
+    if kind != "bridge":
+        raise ContainerError("network", f"{bridge} is not a bridge but a {kind or 'plain'} interface (networks[{index}])")
+    return found
 
 
 class Veth(Strategy):
@@ -59,14 +73,8 @@ class Veth(Strategy):
     def check(self, container: ContainerContext, network: Network, index: int) -> None:
         from .. import netlink
 
-        bridge = network.host_bridge or ""
-        with netlink.rtnl() as ip, netlink.failing(f"look up bridge {bridge}"):
-            found = netlink.link_index(ip, bridge)
-            if found is None:
-                raise ContainerError("network", f"bridge {bridge} does not exist (networks[{index}])", errno=errno.ENODEV)
-            kind = netlink.link_kind(ip, found)
-            if kind != "bridge":
-                raise ContainerError("network", f"{bridge} is not a bridge but a {kind or 'plain'} interface (networks[{index}])")
+        with netlink.rtnl() as ip:
+            _bridge_index(ip, network.host_bridge or "", index)
 
     def create(self, container: ContainerContext, pid: int, network: Network, index: int) -> None:
         from .. import netlink
@@ -77,8 +85,8 @@ class Veth(Strategy):
         record_host_interface(container, host)
         mtu = {"mtu": network.mtu} if network.mtu else {}
         with netlink.rtnl() as ip:
-            with netlink.failing(f"look up bridge {bridge}"):
-                bridge_index = netlink.require_link(ip, bridge, "on the host")
+            # Looked up again: it may have gone since pre_clone checked it.
+            bridge_index = _bridge_index(ip, bridge, index)
             with netlink.failing(f"open the network namespace of pid {pid}"):
                 nsfd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
             try:
