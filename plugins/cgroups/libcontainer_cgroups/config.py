@@ -11,8 +11,6 @@ DEFAULT_PARENT = "libcontainer"  # parent cgroup when the config names none
 # Device types in libcontainer's format: ord("c"), ord("b"), ord("a") (all).
 DEVICE_TYPES = {99: "c", 98: "b", 97: "a"}
 
-_SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
-_SIZE = re.compile(r"^\s*(\d+)\s*([kmgt]?)i?b?\s*$", re.IGNORECASE)
 _CPUSET = re.compile(r"^\d+(-\d+)?(,\d+(-\d+)?)*$")
 
 
@@ -96,15 +94,10 @@ class CgroupsConfig:
 
 
 def parse_size(value: Any) -> int:
-    """``"512M"`` -> 536870912; ints pass through (the core's "bytes" format normally did this)."""
-    if isinstance(value, bool):
-        raise ValueError(f"expected a size, got {value!r}")
-    if isinstance(value, int):
-        return value
-    m = _SIZE.match(str(value))
-    if not m:
-        raise ValueError(f"expected a size such as 512M, got {value!r}")
-    return int(m.group(1)) * _SIZE_UNITS[m.group(2).lower()]
+    """``"512M"`` -> 536870912, ints kept: the core's "bytes" format, for sections not yet normalised."""
+    from libcontainer.core_plugin import parse_bytes
+
+    return parse_bytes(value)
 
 
 def valid_cpuset(text: str) -> bool:
@@ -134,9 +127,10 @@ def parse_cgroups(section: dict[str, Any] | None) -> CgroupsConfig:
                 "pids_limit", "blkio_weight"):
         if values.get(key) == 0:
             values[key] = None
-    for key in ("cpuset_cpus", "cpuset_mems", "freezer", "slice", "name"):
+    for key in ("cpuset_cpus", "cpuset_mems", "freezer", "slice"):
         if values.get(key) == "":
-            values[key] = None if key != "name" else ""
+            values[key] = None
+    values["name"] = values.get("name") or ""
     if values.get("parent") in (None, ""):
         values["parent"] = DEFAULT_PARENT
     devices = values.get("allowed_devices")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-_SIZE = {"type": ["integer", "string"], "format": "bytes"}  # 536870912 or "512M"
-_SIZE_OR_UNLIMITED = {"anyOf": [{"const": -1}, _SIZE]}
+# 536870912 or "512M"; the core's "bytes" format turns both into an int, then minimum applies.
+_SIZE = {"type": ["integer", "string"], "format": "bytes", "minimum": 0}
+_SIZE_OR_UNLIMITED = {"type": ["integer", "string"], "format": "bytes", "minimum": -1}  # -1: unlimited
 
 DEVICE_RULE: dict[str, Any] = {
     "type": "object",

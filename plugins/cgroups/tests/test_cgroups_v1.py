@@ -1,0 +1,321 @@
+"""The v1 driver against this machine's real per-controller hierarchies (root)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+
+import pytest
+
+from cgroups_harness import PREFIX, cgroup_dir, read, require_root, wait_for
+from libcontainer.errors import ContainerError
+from libcontainer_cgroups import manager
+from libcontainer_cgroups.probe import Hierarchies, probe
+
+pytestmark = pytest.mark.privileged
+
+MB = 1024 * 1024
+
+# Allocates 64 MiB a MiB at a time, touching every page, then exits 0.
+HOG = "x = []\nfor i in range(64):\n    x.append(bytearray(1 << 20))\nprint('survived')"
+
+
+@pytest.fixture(autouse=True)
+def _root():
+    require_root()
+    if probe().driver != "v1":
+        pytest.skip("this host has no cgroup v1 controllers")
+
+
+# -- memory and the OOM killer -----------------------------------------------------
+
+
+def test_memory_hog_is_oom_killed_under_32m_and_reported(harness):
+    ctx = harness.container({"memory": "32M"})
+    child = harness.python(ctx, HOG)
+    status = child.wait()
+    assert status == 137
+    assert read(os.path.join(cgroup_dir(ctx, "memory"), "memory.limit_in_bytes")) == str(32 * MB)
+    assert harness.call("exit_reason", ctx, status=status) == ["killed by the OOM killer"]
+
+
+def test_memory_hog_without_limit_is_not_killed_fail(harness):
+    ctx = harness.container({"cpu_shares": 512})
+    child = harness.python(ctx, HOG)
+    status, out, _ = child.output()
+    assert (status, out.strip()) == (0, "survived")
+    assert harness.call("exit_reason", ctx, status=status) == []
+
+
+def test_sigkill_that_is_not_an_oom_is_not_reported_as_oom_fail(harness):
+    ctx = harness.container({"memory": "32M"})
+    child = harness.start(ctx, "sleep", "30")
+    child.proc.kill()
+    assert child.wait() == 137
+    assert harness.call("exit_reason", ctx, status=137) == []
+
+
+# -- pids ---------------------------------------------------------------------------
+
+
+def test_fork_bomb_is_held_at_pids_limit_and_host_is_unaffected(harness):
+    ctx = harness.container({"pids_limit": 20})
+    harness.start(ctx, "sh", "-c", "f() { f & f & wait; }; f")
+    pids_dir = cgroup_dir(ctx, "pids")
+    # The bomb hits the limit quickly; forks beyond it fail (pids.events counts them).
+    assert wait_for(lambda: int(read(f"{pids_dir}/pids.events").split()[1]) > 0, timeout=5)
+    time.sleep(0.3)
+    assert int(read(f"{pids_dir}/pids.current")) <= 20
+    assert subprocess.run(["true"]).returncode == 0  # the host can still fork
+    harness.call("post_exit", ctx)  # teardown kills the bomb
+    assert not os.path.exists(pids_dir)
+
+
+def test_forks_beyond_no_limit_all_succeed_fail(harness, tmp_path):
+    ctx = harness.container({"pids_limit": 10})
+    other = harness.container({"cpu_shares": 1024})
+    spawn = "for i in $(seq 30); do sleep 30 & done; wait"
+    harness.start(ctx, "sh", "-c", f"exec 2>{tmp_path}/err; {spawn}")
+    free = harness.start(other, "sh", "-c", spawn)
+    assert wait_for(lambda: len(manager.recorded(other).pids()) >= 31)
+    assert wait_for(lambda: int(read(f"{cgroup_dir(ctx, 'pids')}/pids.events").split()[1]) > 0)
+    assert len(manager.recorded(ctx).pids()) <= 10
+    assert "fork" in (tmp_path / "err").read_text().lower()  # sh: Cannot fork
+    assert free.proc.poll() is None
+
+
+# -- freezer ------------------------------------------------------------------------
+
+
+COUNTER = "import time\ni = 0\nwhile True:\n    i += 1\n    open({path!r}, 'w').write(str(i))\n    time.sleep(0.005)"
+
+
+def counter_value(path) -> int:
+    try:
+        return int(open(path).read() or 0)
+    except (OSError, ValueError):
+        return 0
+
+
+def test_pause_stops_a_counter_and_resume_restarts_it(harness, tmp_path):
+    counter = str(tmp_path / "count")
+    ctx = harness.container({})
+    harness.python(ctx, COUNTER.format(path=counter))
+    assert wait_for(lambda: counter_value(counter) > 5)
+    assert harness.call("pause", ctx) == [True]
+    assert read(f"{cgroup_dir(ctx, 'freezer')}/freezer.state") == "FROZEN"
+    before = counter_value(counter)
+    time.sleep(0.3)
+    assert counter_value(counter) == before
+    assert harness.call("resume", ctx) == [True]
+    assert wait_for(lambda: counter_value(counter) > before + 5)
+
+
+def test_joining_a_paused_container_is_refused_fail(harness):
+    ctx = harness.container({})
+    harness.start(ctx, "sleep", "30")
+    harness.call("pause", ctx)
+    joiner = harness.spawn("true")
+    with pytest.raises(ContainerError, match="paused"):
+        harness.call("join", ctx, pid=joiner.pid)
+    harness.call("resume", ctx)
+
+
+def test_pause_without_freezer_names_it_fail(harness):
+    ctx = harness.container({})
+    ctx.record("cgroups", driver="v1", paths={"memory": "/nonexistent"}, created=[])
+    with pytest.raises(ContainerError, match="freezer cgroup controller is not mounted"):
+        harness.call("pause", ctx)
+
+
+def test_freezer_frozen_starts_the_container_paused(harness, tmp_path):
+    counter = str(tmp_path / "count")
+    ctx = harness.container({"freezer": "FROZEN"})
+    child = harness.python(ctx, COUNTER.format(path=counter))
+    harness.call("post_start", ctx, pid=child.pid)
+    assert read(f"{cgroup_dir(ctx, 'freezer')}/freezer.state") == "FROZEN"
+    harness.call("resume", ctx)
+    assert wait_for(lambda: counter_value(counter) > 0)
+
+
+# -- cpu ------------------------------------------------------------------------------
+
+
+def cpu_share(ctx, seconds: float = 1.0) -> float:
+    usage = f"{cgroup_dir(ctx, 'cpuacct')}/cpuacct.usage"
+    start, t0 = int(read(usage)), time.monotonic()
+    time.sleep(seconds)
+    return (int(read(usage)) - start) / 1e9 / (time.monotonic() - t0)
+
+
+def test_cpu_quota_holds_a_busy_loop_near_20_percent(harness):
+    ctx = harness.container({"cpu_quota": 20000, "cpu_period": 100000})
+    harness.start(ctx, "sh", "-c", "while :; do :; done")
+    time.sleep(0.2)
+    share = cpu_share(ctx)
+    assert 0.10 <= share <= 0.35, share
+    assert read(f"{cgroup_dir(ctx, 'cpu')}/cpu.cfs_quota_us") == "20000"
+    assert manager.recorded(ctx).stats()["cpu"]["throttling"]["throttled_periods"] > 0
+
+
+def test_busy_loop_without_quota_uses_a_whole_cpu_fail(harness):
+    ctx = harness.container({"cpu_shares": 1024})
+    harness.start(ctx, "sh", "-c", "while :; do :; done")
+    time.sleep(0.2)
+    assert cpu_share(ctx) > 0.6
+
+
+def test_cpuset_pins_the_container_to_a_cpu(harness):
+    ctx = harness.container({"cpuset_cpus": "0"})
+    child = harness.start(ctx, "sleep", "30")
+    assert wait_for(lambda: "Cpus_allowed_list:\t0\n" in open(f"/proc/{child.pid}/status").read())
+
+
+def test_kernel_rejecting_a_value_names_the_file_and_value_fail(harness):
+    ctx = harness.container({"cpuset_cpus": "99"})  # valid syntax, no such CPU here
+    with pytest.raises(ContainerError) as info:
+        harness.call("pre_clone", ctx)
+    message = str(info.value)
+    assert "cpuset.cpus '99'" in message and message.startswith("cgroups: /sys/fs/cgroup/cpuset/")
+
+
+# -- devices ----------------------------------------------------------------------------
+
+OPEN_DEVICES = """
+import os
+for path, mode in (("/dev/zero", os.O_RDONLY), ("/dev/full", os.O_WRONLY)):
+    try:
+        os.close(os.open(path, mode))
+        print(path, "ok")
+    except OSError as e:
+        print(path, e.errno)
+"""
+
+ZERO_ONLY = [{"type": 99, "major_number": 1, "minor_number": 5, "cgroup_permissions": "rwm"}]
+
+
+def test_device_rules_allow_dev_zero_and_deny_dev_full(harness):
+    ctx = harness.container({"allowed_devices": ZERO_ONLY})
+    status, out, err = harness.python(ctx, OPEN_DEVICES).output()
+    assert status == 0, err
+    assert out.split("\n")[:2] == ["/dev/zero ok", "/dev/full 1"]  # EPERM
+    assert read(f"{cgroup_dir(ctx, 'devices')}/devices.list") == "c 1:5 rwm"
+
+
+def test_allow_all_devices_lets_dev_full_open_fail(harness):
+    ctx = harness.container({"allowed_devices": ZERO_ONLY, "allow_all_devices": True})
+    status, out, err = harness.python(ctx, OPEN_DEVICES).output()
+    assert status == 0, err
+    assert out.split("\n")[:2] == ["/dev/zero ok", "/dev/full ok"]
+
+
+def test_default_device_rules_are_libcontainers(harness):
+    ctx = harness.container({})
+    harness.call("pre_clone", ctx)
+    rules = read(f"{cgroup_dir(ctx, 'devices')}/devices.list").splitlines()
+    assert "c 1:3 rwm" in rules and "c *:* m" in rules and "c 136:* rwm" in rules
+    assert "a *:* rwm" not in rules
+
+
+# -- stats, join, lifecycle -----------------------------------------------------------------
+
+
+def test_stats_fields_are_present_and_sane(harness):
+    ctx = harness.container({"memory": "64M", "pids_limit": 50, "cpu_quota": 50000})
+    harness.start(ctx, "sh", "-c", "sleep 30 & i=0; while [ $i -lt 100000 ]; do i=$((i+1)); done; wait")
+    assert wait_for(lambda: len(manager.recorded(ctx).pids()) == 2)
+    time.sleep(0.2)
+    (stats,) = harness.call("stats", ctx)
+    memory, cpu, pids = stats["memory"], stats["cpu"], stats["pids"]
+    assert memory["limit"] == 64 * MB
+    assert 0 < memory["usage"] <= memory["max_usage"] <= 64 * MB
+    assert memory["failcnt"] >= 0 and "cache" in memory["stat"] and "rss" in memory["stat"]
+    assert cpu["usage"]["total"] > 0
+    assert len(cpu["usage"]["percpu"]) == os.cpu_count()
+    assert sum(cpu["usage"]["percpu"]) >= cpu["usage"]["total"] * 0.9
+    assert cpu["throttling"]["periods"] >= 0
+    assert pids == {"current": 2, "limit": 50}
+    assert isinstance(stats["blkio"]["io_service_bytes"], list)
+
+
+def test_joining_process_joins_the_same_cgroups(harness):
+    ctx = harness.container({"pids_limit": 50})
+    harness.start(ctx, "sleep", "30")
+    joiner = harness.spawn("sleep", "30")
+    harness.call("join", ctx, pid=joiner.pid)
+    own = open(f"/proc/{joiner.pid}/cgroup").read()
+    for controller in ("pids", "memory", "freezer", "cpuacct"):
+        assert f":{controller}:/{PREFIX}/{ctx.id}\n" in own, own
+
+
+def test_first_process_is_in_every_cgroup_before_it_runs(harness, tmp_path):
+    ctx = harness.container({"memory": "64M"})
+    status, out, _ = harness.start(ctx, "cat", "/proc/self/cgroup").output()
+    assert status == 0
+    for controller in ("memory", "cpu", "cpuacct", "cpuset", "pids", "devices", "freezer", "blkio"):
+        assert f":{controller}:/{PREFIX}/{ctx.id}\n" in out, out
+
+
+def test_cgroups_are_removed_after_post_exit_even_with_processes_left(harness):
+    ctx = harness.container({"memory": "64M"})
+    harness.start(ctx, "sh", "-c", "sleep 30 & sleep 30 & wait")
+    dirs = list(ctx.resources["cgroups"]["paths"].values())
+    assert all(os.path.isdir(d) for d in dirs)
+    harness.call("post_exit", ctx)
+    assert not any(os.path.exists(d) for d in dirs)
+    assert not any(os.path.exists(os.path.dirname(d)) for d in dirs)  # the parent we made too
+    harness.call("post_exit", ctx)  # a second cleanup (stale) tolerates what is gone
+
+
+def test_stale_cleanup_kills_a_paused_container_and_removes_it(harness):
+    ctx = harness.container({})
+    child = harness.start(ctx, "sleep", "30")
+    harness.call("pause", ctx)
+    ctx.stale = True
+    harness.call("post_exit", ctx)
+    assert child.wait() == 137
+    assert not os.path.exists(cgroup_dir(ctx, "freezer"))
+
+
+def test_a_running_cgroup_name_is_refused_fail(harness):
+    first = harness.container({})
+    harness.start(first, "sleep", "30")
+    second = harness.container({"name": first.id})
+    with pytest.raises(ContainerError, match=f"a container with cgroup name {first.id} is already running"):
+        harness.call("pre_clone", second)
+    assert "cgroups" not in second.resources  # nothing recorded: cleanup cannot touch the first
+    assert manager.recorded(first).pids()
+
+
+def test_missing_controller_is_named_fail(harness):
+    ctx = harness.container({"pids_limit": 10})
+    hosts = probe()
+    hosts.v1.pop("pids")
+    with pytest.raises(ContainerError, match=r"the pids cgroup controller is not mounted \(needed for pids_limit\)"):
+        manager.set_up(ctx, hosts)
+
+
+def test_rootless_is_refused_with_a_clear_message_fail(harness):
+    ctx = harness.container({"memory": "32M"})
+    os.seteuid(65534)
+    try:
+        with pytest.raises(ContainerError) as info:
+            harness.call("pre_clone", ctx)
+    finally:
+        os.seteuid(0)
+    assert str(info.value) == "cgroups: cgroups need root (rootless containers cannot set cgroup limits on cgroup v1)"
+
+
+def test_no_cgroup_filesystem_is_reported_fail(harness):
+    ctx = harness.container({})
+    with pytest.raises(ContainerError, match="no cgroup hierarchy is mounted"):
+        manager.set_up(ctx, Hierarchies())
+
+
+def test_default_parent_is_libcontainer(harness):
+    ctx = harness.container({"parent": ""})
+    harness.call("pre_clone", ctx)
+    assert cgroup_dir(ctx, "memory") == f"/sys/fs/cgroup/memory/libcontainer/{ctx.id}"
+    harness.call("post_exit", ctx)
+    assert not os.path.exists(cgroup_dir(ctx, "memory"))
