@@ -17,6 +17,11 @@ The exchange while starting a container::
       |  START ----------------------------->  |  execve(command)
       |  <-------- EOF (exec succeeded)        |  or ERROR {step, cause, code}
 
+A joining process gets CONFIGURED before it enters the namespaces (its
+cgroups are joined by then), answers PID, and waits for ADOPTED before it
+sets its parent-death signal, since that signal fires when the intermediate
+process exits.
+
 Any step may answer ERROR instead; the parent raises it as a ContainerError
 with the step's name.  EOF where a message was expected means the other side
 died; the error says which message was awaited.
@@ -35,6 +40,7 @@ USERNS = "userns"  # child: I have a new user namespace; map my ids
 IDS_MAPPED = "ids_mapped"  # parent: uid_map and gid_map are written
 PID = "pid"  # child: the container's process has this host pid
 CONFIGURED = "configured"  # parent: host-side setup for that pid is done; go on
+ADOPTED = "adopted"  # parent (joins): the intermediate process is reaped; nsinit is your parent now
 READY = "ready"  # child: setup done, waiting to exec
 START = "start"  # parent: exec the command now
 ERROR = "error"  # either side: a step failed {step, cause, code, errno}

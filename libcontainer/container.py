@@ -227,37 +227,26 @@ class Container:
 
     def _create_locked(self, ctx: ContainerContext, hooks: Hooks) -> ContainerProcess:
         ctx.namespaces = _collect_namespaces(hooks)
-        master = slave = None
-        console = None
         parent_chan = child_chan = None
         pids: list[int] = []
         try:
             hooks("pre_clone")
             _become_subreaper(ctx)
-            if ctx.process.tty:
-                master, slave = os.openpty()
-                console = os.ttyname(slave)
             parent_chan, child_chan = Channel.pair()
-            setup_pid = _spawn_setup(ctx, hooks, child_chan, slave, console, target=None)
+            setup_pid = _spawn_setup(ctx, hooks, child_chan, target=None)
             pids.append(setup_pid)
             child_chan.close()
             child_chan = None
-            if slave is not None:
-                os.close(slave)
-                slave = None
             pid = self._sync_namespaces(ctx, hooks, parent_chan, setup_pid)
-            pids.append(pid)
+            pids[:] = [pid]
             ctx.pid = pid
             hooks("post_clone", pid=pid)
             st.write_state(self.root, self._state(ctx, pid))
             parent_chan.send(msg.CONFIGURED)
-            parent_chan.recv(msg.READY)
+            master = _recv_ready(parent_chan)
             # Plugins may have recorded more while the child set up.
             st.update_resources(self.root, self._state(ctx, pid))
         except BaseException as e:
-            for fd in (master, slave):
-                if fd is not None:
-                    os.close(fd)
             for c in (parent_chan, child_chan):
                 if c is not None:
                     c.close()
@@ -317,32 +306,24 @@ class Container:
         ctx.resources = found.resources
         active = self.plugins.active(found.config.keys())
         hooks = Hooks(self.plugins, active, ctx)
-        master = slave = None
         parent_chan = child_chan = None
         pids: list[int] = []
         try:
             _become_subreaper(ctx)
-            if ctx.process.tty:
-                master, slave = os.openpty()
             parent_chan, child_chan = Channel.pair()
-            setup_pid = _spawn_setup(ctx, hooks, child_chan, slave, None, target=found.pid)
+            setup_pid = _spawn_setup(ctx, hooks, child_chan, target=found.pid)
             pids.append(setup_pid)
             child_chan.close()
             child_chan = None
-            if slave is not None:
-                os.close(slave)
-                slave = None
             hooks("join", pid=setup_pid)
             parent_chan.send(msg.CONFIGURED)
             pid = int(parent_chan.recv(msg.PID)["pid"])
             if pid != setup_pid:
                 _waitpid(setup_pid)
-                pids.append(pid)
-            parent_chan.recv(msg.READY)
+                pids[:] = [pid]
+            parent_chan.send(msg.ADOPTED)
+            master = _recv_ready(parent_chan)
         except BaseException as e:
-            for fd in (master, slave):
-                if fd is not None:
-                    os.close(fd)
             for c in (parent_chan, child_chan):
                 if c is not None:
                     c.close()
@@ -405,13 +386,18 @@ def _collect_namespaces(hooks: Hooks) -> list[Namespace]:
     return list(chosen.values())
 
 
-def _spawn_setup(ctx: ContainerContext, hooks: Hooks, chan: Channel, slave: int | None, console: str | None,
-                 target: int | None) -> int:
+def _recv_ready(chan: Channel) -> int | None:
+    """Wait for READY; the tty master fd that comes with it, if any."""
+    _, fds = chan.recv_with_fds(msg.READY)
+    return fds[0] if fds else None
+
+
+def _spawn_setup(ctx: ContainerContext, hooks: Hooks, chan: Channel, target: int | None) -> int:
     """Start the setup process: a fork, or a fresh interpreter when we have threads."""
     if threading.active_count() > 1:
         from .spawn import spawn_setup
 
-        return spawn_setup(ctx, hooks, chan, slave, console, target)
+        return spawn_setup(ctx, hooks, chan, target)
     from .process import setup_first_process, setup_joining_process
 
     sys.stdout.flush()
@@ -420,9 +406,9 @@ def _spawn_setup(ctx: ContainerContext, hooks: Hooks, chan: Channel, slave: int 
     if pid == 0:
         try:
             if target is None:
-                setup_first_process(ctx, hooks.plugins, hooks.active, chan, slave, console)
+                setup_first_process(ctx, hooks.plugins, hooks.active, chan)
             else:
-                setup_joining_process(ctx, hooks.plugins, hooks.active, chan, target, slave)
+                setup_joining_process(ctx, hooks.plugins, hooks.active, chan, target)
         finally:
             os._exit(125)
     return pid

@@ -10,9 +10,12 @@ message carrying the step's name (see :mod:`libcontainer.channel`).
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import signal
+import struct
 import sys
+import termios
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import channel as msg
@@ -112,9 +115,6 @@ def _max_fd() -> int:
 def _attach_tty(slave: int | None) -> None:
     if slave is None:
         return
-    import fcntl
-    import termios
-
     os.setsid()
     # The pty becomes the controlling terminal of the new session (tty_ioctl(4)).
     fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
@@ -122,6 +122,33 @@ def _attach_tty(slave: int | None) -> None:
         os.dup2(slave, fd)
     if slave > 2:
         os.close(slave)
+
+
+# asm-generic/ioctls.h: lock/unlock a pty, and get its number (termios lacks them).
+_TIOCSPTLCK = 0x40045431
+_TIOCGPTN = 0x80045430
+
+
+def _open_console() -> tuple[int, int]:
+    """A new pty pair from the devpts instance of the current root (the container's)."""
+    master = os.open("/dev/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    # unlockpt(3) and ptsname(3), as ioctls: libc's would look at the host's /dev/pts.
+    fcntl.ioctl(master, _TIOCSPTLCK, struct.pack("i", 0))
+    number = struct.unpack("I", fcntl.ioctl(master, _TIOCGPTN, b"\0" * 4))[0]
+    slave = os.open(f"/dev/pts/{number}", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    return master, slave
+
+
+def _setup_console(ctx: ContainerContext, fs: RootfsBuilder | None) -> int | None:
+    """With a tty: a new pty as stdio and controlling terminal (and as /dev/console); our master end."""
+    if not ctx.process.tty:
+        return None
+    with Step("tty"):
+        master, slave = _open_console()
+        if fs is not None:
+            fs.mount_console(os.readlink(f"/proc/self/fd/{slave}"))
+        _attach_tty(slave)
+    return master
 
 
 def _reset_signals() -> None:
@@ -163,7 +190,7 @@ def _switch_user(ctx: ContainerContext, hooks: Hooks) -> None:
         hooks("post_user")
 
 
-def _finish_and_exec(ctx: ContainerContext, hooks: Hooks, chan: Channel) -> None:
+def _finish_and_exec(ctx: ContainerContext, hooks: Hooks, chan: Channel, master: int | None) -> None:
     proc = ctx.process
     with Step("working_dir"):
         set_working_dir(proc.cwd)
@@ -174,7 +201,10 @@ def _finish_and_exec(ctx: ContainerContext, hooks: Hooks, chan: Channel) -> None
     # Every fd but 0-2 closes at exec, the channel included: its EOF tells the
     # parent that exec succeeded (CVE-2024-21626: no host fd reaches the command).
     ctx.syscalls.close_fds_from(3)
-    chan.send(msg.READY)
+    # The pty's master end goes to nsinit, which relays it.
+    chan.send(msg.READY, fds=[master] if master is not None else None)
+    if master is not None:
+        os.close(master)
     chan.recv(msg.START)
     env = dict(e.split("=", 1) if "=" in e else (e, "") for e in proc.env)
     try:
@@ -205,14 +235,13 @@ def _find_executable(name: str, env: list[str]) -> str:
 # ---------------------------------------------------------------------------
 
 
-def setup_first_process(ctx: ContainerContext, plugins: Plugins, active: set[str], chan: Channel,
-                        tty_slave: int | None, console: str | None) -> NoReturn:
+def setup_first_process(ctx: ContainerContext, plugins: Plugins, active: set[str], chan: Channel) -> NoReturn:
     """In the forked child: namespaces, then (in PID 1) the whole setup, then exec."""
     hooks = Hooks(plugins, active, ctx)
 
     def body() -> None:
         sysc = ctx.syscalls
-        keep_only_fds([chan.fileno()] + ([tty_slave] if tty_slave is not None else []))
+        keep_only_fds([chan.fileno()])
         with Step("namespaces"):
             fork_pid1 = _enter_namespaces(ctx, chan)
         if fork_pid1:
@@ -234,17 +263,16 @@ def setup_first_process(ctx: ContainerContext, plugins: Plugins, active: set[str
             # root of the new cgroup namespace (cgroup_namespaces(7)).
             with Step("namespaces"):
                 sysc.unshare(sc.CLONE_NEWCGROUP)
-        _attach_tty(tty_slave)
         with Step("container_init"):
             hooks("container_init")
-        _build_filesystem(ctx, hooks, console)
+        master = _build_filesystem(ctx, hooks)
         if ctx.config.hostname:
             with Step("hostname"):
                 sysc.sethostname(ctx.config.hostname)
         with Step("keyring"):
             _new_session_keyring(ctx)
         _switch_user(ctx, hooks)
-        _finish_and_exec(ctx, hooks, chan)
+        _finish_and_exec(ctx, hooks, chan, master)
 
     _child_guard(chan, body)
 
@@ -289,7 +317,8 @@ def _enter_namespaces(ctx: ContainerContext, chan: Channel) -> bool:
     )
 
 
-def _build_filesystem(ctx: ContainerContext, hooks: Hooks, console: str | None) -> None:
+def _build_filesystem(ctx: ContainerContext, hooks: Hooks) -> int | None:
+    """The container's mounts and root, in order; returns the tty master when there is one."""
     fs = RootfsBuilder(ctx)
     if ctx.new_namespace("NEWNS"):
         with Step("rootfs"):
@@ -299,7 +328,7 @@ def _build_filesystem(ctx: ContainerContext, hooks: Hooks, console: str | None) 
         with Step("mounts"):
             fs.mount_proc()
             fs.mount_sys()
-            fs.mount_dev(console)
+            fs.mount_dev()
             fs.mount_binds()
         with Step("pivot_root"):
             fs.pivot()
@@ -310,6 +339,7 @@ def _build_filesystem(ctx: ContainerContext, hooks: Hooks, console: str | None) 
             os.chdir(str(ctx.rootfs))
             ctx.syscalls.chroot(".")
             os.chdir("/")
+    master = _setup_console(ctx, fs if ctx.new_namespace("NEWNS") else None)
     with Step("post_mount"):
         hooks("post_mount")
     if ctx.new_namespace("NEWNS"):
@@ -319,6 +349,7 @@ def _build_filesystem(ctx: ContainerContext, hooks: Hooks, console: str | None) 
         if ctx.config.readonly_fs:
             with Step("readonly_fs"):
                 fs.readonly_root()
+    return master
 
 
 def _new_session_keyring(ctx: ContainerContext) -> None:
@@ -337,7 +368,7 @@ def _new_session_keyring(ctx: ContainerContext) -> None:
 
 
 def setup_joining_process(ctx: ContainerContext, plugins: Plugins, active: set[str], chan: Channel,
-                          target: int, tty_slave: int | None) -> NoReturn:
+                          target: int) -> NoReturn:
     """In the forked child: enter PID 1's namespaces and root, then exec."""
     hooks = Hooks(plugins, active, ctx)
 
@@ -347,7 +378,7 @@ def setup_joining_process(ctx: ContainerContext, plugins: Plugins, active: set[s
         # ptrace us or open /proc/PID/exe to reach the host's Python
         # (CVE-2019-5736, CVE-2016-9962).  execve makes the command dumpable again.
         sysc.set_dumpable(False)
-        keep_only_fds([chan.fileno()] + ([tty_slave] if tty_slave is not None else []))
+        keep_only_fds([chan.fileno()])
         chan.recv(msg.CONFIGURED)
         with Step("namespaces"):
             fork_needed = _join_namespaces(sysc, target)
@@ -358,12 +389,14 @@ def setup_joining_process(ctx: ContainerContext, plugins: Plugins, active: set[s
                 os._exit(0)
         else:
             chan.send(msg.PID, pid=os.getpid())
+        chan.recv(msg.ADOPTED)
+        # Only now: the signal fires when the parent changes (prctl(2)).
         sysc.set_pdeathsig(signal.SIGKILL)
-        _attach_tty(tty_slave)
+        master = _setup_console(ctx, None)
         with Step("keyring"):
             _new_session_keyring(ctx)
         _switch_user(ctx, hooks)
-        _finish_and_exec(ctx, hooks, chan)
+        _finish_and_exec(ctx, hooks, chan, master)
 
     _child_guard(chan, body)
 

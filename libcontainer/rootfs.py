@@ -183,7 +183,7 @@ class RootfsBuilder:
         if got != magic:
             raise ContainerError("mounts", f"{dest} is not {name} after mounting it (f_type {got:#x})")
 
-    def mount_dev(self, console: str | None) -> None:
+    def mount_dev(self) -> None:
         self._mount_at("/dev", "tmpfs", "tmpfs", sc.MS_NOSUID | sc.MS_STRICTATIME, "mode=755,size=65536k")
         dev = secure_join(self.rootfs, "/dev")
         for node in self.config.device_nodes or DEFAULT_DEVICES:
@@ -204,9 +204,6 @@ class RootfsBuilder:
             path = os.path.join(dev, name)
             if not os.path.lexists(path):
                 os.symlink(target, path)
-        if console:
-            # The container's terminal is its /dev/console (never the host's).
-            self._mount_at("/dev/console", console, None, sc.MS_BIND, is_dir=False)
 
     def _make_device(self, node: DeviceNode) -> None:
         path = os.path.normpath(node.path or "")
@@ -279,6 +276,16 @@ class RootfsBuilder:
         os.chdir("/")
 
     # -- after pivot_root: paths are the container's ----------------------------------
+    def mount_console(self, pts: str) -> None:
+        """Bind the container's own pty over /dev/console (never the host's console)."""
+        if not os.path.lexists("/dev/console"):
+            os.close(os.open("/dev/console", os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600))
+        st_ = os.lstat("/dev/console")
+        if not stat.S_ISREG(st_.st_mode):
+            # Only the empty file made above may be mounted over (CVE-2025-52565).
+            raise ContainerError("tty", "/dev/console is not a regular file; refusing to mount over it")
+        self.sys.mount(pts, "/dev/console", None, sc.MS_BIND, None)
+
     def apply_restrictions(self) -> None:
         for path in READONLY_PROC:
             if os.path.exists(path):
