@@ -138,8 +138,9 @@ def tear_down(container: Any) -> None:
         driver.kill_all()
     left = driver.remove(list(res.get("created", [])))
     if left:
-        raise ContainerError(STEP, f"{left[0]} is still busy and was not removed "
-                                   f"(processes: {driver.pids() or 'none'})")
+        pids = ", ".join(map(str, driver.pids())) or "none"
+        raise ContainerError(STEP, f"{left[0]} could not be removed: it still holds processes ({pids}) "
+                                   "or child cgroups")
 
 
 def stats(container: Any) -> dict[str, Any] | None:

@@ -109,9 +109,18 @@ class Harness:
         self.children.append(child)
         return child
 
-    def start(self, ctx: ContainerContext, *argv: str) -> Child:
-        """pre_clone, a gated child, post_clone with its pid, then let it run."""
-        self.call("pre_clone", ctx)
+    def start(self, ctx: ContainerContext, *argv: str, hosts: Any = None) -> Child:
+        """pre_clone, a gated child, post_clone with its pid, then let it run.
+
+        ``hosts`` (a probe.Hierarchies) replaces the host's probed hierarchies, to
+        drive the v2 driver on this v1 machine.
+        """
+        if hosts is None:
+            self.call("pre_clone", ctx)
+        else:
+            from libcontainer_cgroups import manager
+
+            manager.set_up(ctx, hosts)
         child = self.spawn(*argv)
         self.call("post_clone", ctx, pid=child.pid)
         child.release()
