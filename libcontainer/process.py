@@ -151,6 +151,32 @@ def _setup_console(ctx: ContainerContext, fs: RootfsBuilder | None) -> int | Non
     return master
 
 
+class _HostImports:
+    """Imports that still work after pivot_root, through an fd of the host's root.
+
+    A plugin's inside hook may import a module lazily (or the standard
+    library may, on an error path).  After pivot_root the host's files are
+    out of reach by path, so this finder, put first on sys.meta_path of the
+    setup process only, looks module paths up under /proc/self/fd/N instead.
+    The fd is close-on-exec: nothing of it reaches the container's command.
+    """
+
+    def __init__(self) -> None:
+        self.fd = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        self.prefix = f"/proc/self/fd/{self.fd}"
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+        from importlib.machinery import PathFinder
+
+        search = sys.path if path is None else path
+        mapped = [self.prefix + p if isinstance(p, str) and p.startswith("/") and not p.startswith(self.prefix)
+                  else p for p in search]
+        return PathFinder.find_spec(name, mapped, target)
+
+    def install(self) -> None:
+        sys.meta_path.insert(0, self)
+
+
 def _reset_signals() -> None:
     # Python ignores SIGPIPE and SIGXFSZ, and ignored signals stay ignored
     # across execve(2): give the command the defaults it expects.
@@ -330,11 +356,14 @@ def _build_filesystem(ctx: ContainerContext, hooks: Hooks) -> int | None:
             fs.mount_sys()
             fs.mount_dev()
             fs.mount_binds()
+        imports = _HostImports()
         with Step("pivot_root"):
             fs.pivot()
+        imports.install()
     elif os.path.realpath(str(ctx.rootfs)) != "/":
         # No mount namespace: nothing may be mounted (it would be the
         # host's), so the rootfs is only chroot'ed into.
+        _HostImports().install()
         with Step("rootfs"):
             os.chdir(str(ctx.rootfs))
             ctx.syscalls.chroot(".")
@@ -422,6 +451,7 @@ def _join_namespaces(sysc: Any, target: int) -> bool:
             sysc.setns(fd, flag, what=f"{kind} of pid {target}")
             if kind in ("NEWPID", "NEWTIME"):
                 fork_needed = True
+        _HostImports().install()
         os.fchdir(root)
         sysc.chroot(".")
         os.chdir("/")
