@@ -27,8 +27,12 @@ PLUGIN = "network"
 CAP_NET_ADMIN = 12  # linux/capability.h
 
 
-def plan(sections: dict[str, Any]) -> list[tuple[Strategy, Network, int]]:
-    """Each network with its strategy and list position, interface names assigned."""
+def plan(sections: dict[str, Any], strict: bool = True) -> list[tuple[Strategy, Network, int]]:
+    """Each network with its strategy and list position, interface names assigned.
+
+    An unknown type is an error, or skipped when not ``strict`` (cleanup after
+    a plugin that provided it was uninstalled).
+    """
     from libcontainer.errors import ContainerError
 
     from . import registry
@@ -40,6 +44,8 @@ def plan(sections: dict[str, Any]) -> list[tuple[Strategy, Network, int]]:
     steps = []
     for i, net in enumerate(assign_names(networks, strategies)):
         if net.type not in strategies:
+            if not strict:
+                continue
             raise ContainerError(PLUGIN, f"unknown network type {net.type!r} (networks[{i}])")
         steps.append((strategies[net.type], net, i))
     return steps
@@ -141,7 +147,7 @@ def libcontainer_post_exit(container: ContainerContext) -> None:
 
         delete_links(present)
     first_error: Exception | None = None
-    for strategy, net, i in plan(container.config.sections):
+    for strategy, net, i in plan(container.config.sections, strict=False):
         try:
             strategy.destroy(container, net, i)
         except Exception as e:  # every type cleans up even when one fails

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Callable
@@ -93,6 +92,8 @@ def check_networks(networks: list[Network], strategies: dict[str, Strategy], sec
             problems.append(ConfigProblem(f"{path}.type", f"unknown network type {net.type!r} (known: {', '.join(known())})"))
             continue
         for key in sorted(set(doc) - strategy.keys - {"type"}):
+            import difflib
+
             close = difflib.get_close_matches(key, sorted(strategy.keys), n=1)
             hint = f" (did you mean {close[0]}?)" if close else ""
             problems.append(ConfigProblem(f"{path}.{key}", f"unknown key for a {net.type} network{hint}"))

@@ -63,19 +63,23 @@ def test_mtu_is_set_on_both_ends(host, boxes):
     assert host.link(box.ctx.resources["network"]["host_interfaces"][0])["mtu"] == 1400
 
 
-def test_mtu_left_out_keeps_the_kernel_default_fail(host, boxes):
+def test_mtu_mac_and_txqueuelen_left_out_keep_the_kernel_defaults_fail(host, boxes):
     net = bridge_network("198.18.0.2/24")
     del net["mtu"]
     box, hooks = boxes(config_doc(net))
     start(host, box, hooks)
-    assert box.links()["eth0"]["mtu"] == 1500
+    eth0 = box.links()["eth0"]
+    assert eth0["mtu"] == 1500
+    assert eth0["address"] != "02:42:c6:12:00:02"
+    assert eth0["txqlen"] == 1000
 
 
-def test_address_mac_and_default_gateway_are_set_inside(host, boxes):
-    box, hooks = boxes(config_doc(bridge_network("198.18.0.2/24", mac_address="02:42:C6:12:00:02")))
+def test_address_mac_txqueuelen_and_default_gateway_are_set_inside(host, boxes):
+    box, hooks = boxes(config_doc(bridge_network("198.18.0.2/24", mac_address="02:42:C6:12:00:02", txqueuelen=500)))
     start(host, box, hooks)
     eth0 = box.links()["eth0"]
     assert eth0["address"] == "02:42:c6:12:00:02"
+    assert eth0["txqlen"] == 500
     assert "UP" in eth0["flags"]
     assert [(a["local"], a["prefixlen"]) for a in eth0["addr_info"] if a["family"] == "inet"] == [("198.18.0.2", 24)]
     default = [r for r in box.routes() if r["dst"] == "default"]
