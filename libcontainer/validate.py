@@ -40,7 +40,6 @@ TYPE_NAMES = {
     "null": "null",
 }
 
-_MISSING = object()
 _patterns: dict[str, Any] = {}  # compiled regular expressions of "pattern", by source
 
 

@@ -90,9 +90,10 @@ def convert_cmd(
         _error(f"refusing to overwrite the input {file} with -o; add --force to do so")
         _exit(EXIT_USAGE)
     with _reporting():
-        from libcontainer.configfile import dump, load_config
+        from libcontainer.configfile import dump, find_config, load_config
 
-        text = dump(load_config(file), _output_format(file, output, to))
+        source = str(find_config(file)) if os.path.isdir(file) else file
+        text = dump(load_config(source), _output_format(source, output, to))
         if output:
             Path(output).write_text(text)
         else:
