@@ -1,0 +1,144 @@
+"""The cgroups plugin end to end: ``nsinit exec`` in a busybox container (root, cgroup v1 host)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+import uuid
+
+import pytest
+
+from cgroups_harness import PREFIX, read, require_root, wait_for
+from libcontainer.container import Container
+from libcontainer.testing.fixtures import DEFAULT_ENV, SAMPLE_NAMESPACES
+from libcontainer_cgroups.probe import probe
+from libcontainer_cgroups.v1 import V1Driver
+
+pytestmark = pytest.mark.privileged
+
+# Doubles a shell string 25 times: 32 MiB of text, with copies about 100 MiB of memory.
+HOG = 'x=a; i=0; while [ $i -lt 25 ]; do x=$x$x; i=$((i+1)); done; echo ${#x}'
+SPAWN = "for i in $(seq 20); do sleep 1 & done; wait; echo done"
+
+
+@pytest.fixture
+def box(container):
+    """A busybox container whose config gets a ``cgroups`` key under our test parent."""
+    require_root()
+    if probe().driver != "v1":
+        pytest.skip("this host has no cgroup v1 controllers")
+    name = f"{PREFIX}-{uuid.uuid4().hex[:8]}"
+
+    def configure(**cgroups):
+        container.write_config({"namespaces": dict(SAMPLE_NAMESPACES), "environment": list(DEFAULT_ENV),
+                                "cgroups": {"parent": PREFIX, "name": name, **cgroups}})
+        return container
+
+    configure.name = name
+    configure.dir = lambda controller: f"/sys/fs/cgroup/{controller}/{PREFIX}/{name}"
+    try:
+        yield configure
+    finally:
+        stop(container)
+        force_remove(name)
+
+
+def stop(container) -> None:
+    """Kill nsinit and the container's first process, and wait until that one is gone.
+
+    A SIGKILLed nsinit leaves PID 1 running as an orphan, which the engine then
+    refuses to clean up as "not this container's"; with both gone, the next
+    look at the state is a clean STALE.
+    """
+    for proc in container._procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+    pid = container.pid()
+    if pid:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        wait_for(lambda: not os.path.exists(f"/proc/{pid}"))
+    Container(container.path).state()  # cleans up a stale container
+
+
+def force_remove(name: str) -> None:
+    """Last resort so that a failed test leaves no cgroup: kill what is in ours and rmdir it."""
+    hosts = probe()
+    paths = {c: f"{m}/{PREFIX}/{name}" for c, m in hosts.v1.items()}
+    driver = V1Driver({c: p for c, p in paths.items() if os.path.isdir(p)})
+    if driver.paths:
+        driver.kill_all()
+        driver.remove([os.path.dirname(p) for p in driver.paths.values()])
+
+
+def test_oom_killed_container_exits_137_with_the_reason(box):
+    result = box(memory="32M").exec("sh", "-c", HOG)
+    assert result.returncode == 137
+    assert "nsinit: container killed by the OOM killer" in result.stderr
+    assert not os.path.exists(box.dir("memory"))
+
+
+def test_same_hog_without_a_memory_limit_finishes_fail(box):
+    result = box(cpu_shares=1024).exec("sh", "-c", HOG)
+    assert (result.returncode, result.stdout.strip()) == (0, str(1 << 25))
+    assert "OOM" not in result.stderr
+
+
+def test_pids_limit_makes_forks_fail_in_the_container(box):
+    result = box(pids_limit=10).exec("sh", "-c", SPAWN)
+    assert "can't fork" in result.stderr
+    assert not os.path.exists(box.dir("pids"))
+
+
+def test_forks_succeed_without_pids_limit_fail(box):
+    result = box(memory="64M").exec("sh", "-c", SPAWN)
+    assert result.returncode == 0 and "can't fork" not in result.stderr
+    assert result.stdout.strip() == "done"
+
+
+def test_kernel_refusal_names_file_and_value_fail(box):
+    result = box(cpuset_cpus="99").exec("true")
+    assert result.returncode == 125
+    assert "cpuset.cpus '99': " in result.stderr  # and the kernel's reason (ERANGE here)
+    assert not os.path.exists(box.dir("cpuset"))
+
+
+def test_running_container_stats_pause_resume_and_join(box):
+    c = box(memory="64M", pids_limit=50)
+    c.popen("sh", "-c", "i=0; while :; do i=$((i+1)); echo $i > /tmp/count; sleep 0.01; done")
+    c.wait_running()
+    counter = c.path / "tmp" / "count"
+    count = lambda: int(counter.read_text() or 0) if counter.exists() else 0  # noqa: E731
+    assert wait_for(lambda: count() > 3)
+    lib = Container(c.path)
+    stats = lib.stats()
+    assert stats["memory"]["limit"] == 64 << 20 and stats["memory"]["usage"] > 0
+    assert stats["pids"]["limit"] == 50 and stats["pids"]["current"] >= 1
+    assert stats["cpu"]["usage"]["total"] > 0
+    lib.pause()
+    assert read(f"{box.dir('freezer')}/freezer.state") == "FROZEN"
+    before = count()
+    time.sleep(0.3)
+    assert count() == before
+    lib.resume()
+    assert wait_for(lambda: count() > before + 3)
+    joined = c.exec("cat", "/proc/self/cgroup")
+    assert f":memory:/{PREFIX}/{box.name}\n" in joined.stdout, joined.stderr
+
+
+def test_cgroups_of_a_sigkilled_nsinit_are_removed_by_the_next_command(box):
+    c = box(memory="64M")
+    proc = c.popen("sh", "-c", "sleep 30 & sleep 30")
+    pid = c.wait_running()
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    os.kill(pid, signal.SIGKILL)  # the container dies with it: its pid namespace takes the other sleep
+    assert wait_for(lambda: not os.path.exists(f"/proc/{pid}"))
+    assert os.path.isdir(box.dir("memory"))  # nobody cleaned up yet
+    assert Container(c.path).state() is None  # the next command finds the stale state ...
+    assert not os.path.exists(box.dir("memory"))  # ... and post_exit removed the cgroups
+    assert not os.path.exists(os.path.dirname(box.dir("memory")))
