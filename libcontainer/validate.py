@@ -131,7 +131,7 @@ def describe_schema(schema: Any) -> str:
         return str(schema.get("description") or "a value")
     if isinstance(types, str):
         types = [types]
-    text = " or ".join(TYPE_NAMES.get(t, t) for t in types)
+    text = " or ".join(TYPE_NAMES.get(t, str(t)) for t in types)
     return f"{text} ({schema['format']})" if schema.get("format") else text
 
 
@@ -176,7 +176,7 @@ def _check(value: Any, schema: Any, path: str, out: list[ConfigProblem], formats
         names = [types] if isinstance(types, str) else types
         matched = next((t for t in names if _type_matches(value, t)), None)
         if matched is None:
-            expected = " or ".join(TYPE_NAMES.get(t, t) for t in names)
+            expected = " or ".join(TYPE_NAMES.get(t, str(t)) for t in names)
             out.append(ConfigProblem(path, f"expected {expected}, got {describe(value)}"))
             return value
         if matched == "integer" and isinstance(value, float):
