@@ -123,9 +123,12 @@ def inspect(root: Path) -> tuple[State | None, str]:
         return None, NONE
     try:
         pid = int((root / PID_FILE).read_text().strip())
-        start = (root / START_FILE).read_text().strip()
     except (OSError, ValueError):
-        pid, start = -1, ""
+        pid = -1
+    try:
+        start = (root / START_FILE).read_text().strip()
+    except OSError:
+        start = ""
     if state is None:
         # A pid file without state: forged if it names a live process.
         return None, FORGED if pid > 0 and process_start_time(pid) is not None else STALE
