@@ -38,7 +38,7 @@ class DeviceNode:
     type: int = 99  # ord("c") = 99 character device, ord("b") = 98 block device
     path: str | None = None  # e.g. "/dev/null"; rules for the device cgroup may have none
     major_number: int = 0  # device major; -1 means any (cgroup rules only)
-    minor_number: int | None = None  # device minor; -1 or absent means any
+    minor_number: int | None = None  # device minor; absent means 0 (as libcontainer read it), -1 means any
     cgroup_permissions: str | None = None  # "rwm" subset, for the device cgroup
     file_mode: int | None = None  # permission bits of the node (438 = 0o666)
     uid: int | None = None  # owner of the node inside the container

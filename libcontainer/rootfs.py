@@ -142,7 +142,11 @@ class RootfsBuilder:
         self.sys.mount(None, "/", None, flag | sc.MS_REC, None)
 
     def bind_rootfs(self) -> None:
-        if not os.path.isdir(self.rootfs):
+        try:
+            st_ = os.stat(self.rootfs)
+        except OSError as e:
+            raise ContainerError("rootfs", f"{self.rootfs}: {e.strerror}") from None
+        if not stat.S_ISDIR(st_.st_mode):
             raise ContainerError("rootfs", f"{self.rootfs} is not a directory")
         # pivot_root needs the new root to be a mount point (pivot_root(2)).
         self.sys.mount(self.rootfs, self.rootfs, None, sc.MS_BIND | sc.MS_REC, None)
