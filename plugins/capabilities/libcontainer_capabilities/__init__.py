@@ -36,6 +36,7 @@ from __future__ import annotations
 
 from libcontainer.plugins import hookimpl
 
+from . import apply  # imports python-prctl now, while the host's libraries are reachable
 from . import config as _config
 from . import names
 
@@ -69,8 +70,6 @@ def libcontainer_pre_user(container):
     settings = _settings(container)
     if not settings.restricts:
         return
-    from . import apply
-
     last_cap = names.kernel_last_cap()
     apply.check_keepable(settings.keep_numbers, last_cap)
     apply.drop_bounding_set(settings.keep_numbers, last_cap, container.syscalls)
@@ -80,8 +79,6 @@ def libcontainer_pre_user(container):
 def libcontainer_post_user(container):
     settings = _settings(container)
     if settings.restricts:
-        from . import apply
-
         apply.set_final_sets(settings.keep_numbers, settings.ambient_numbers, container.syscalls)
     if settings.no_new_privileges:
         container.syscalls.set_no_new_privs()

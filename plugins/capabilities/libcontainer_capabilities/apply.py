@@ -5,6 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+# Loaded with the plugin, on the host: python-prctl's C extension needs
+# libcap.so.2, which the dynamic loader looks up by path, and after pivot_root
+# (or a joining process's setns into the mount namespace) the host's libraries
+# are out of reach; the engine's import finder only reaches Python modules.
+import prctl
+
 from libcontainer.errors import ContainerError
 
 from . import names
@@ -78,8 +84,6 @@ def drop_bounding_set(keep: frozenset[int], last_cap: int, syscalls: Any) -> Non
     PR_CAPBSET_DROP needs CAP_SETPCAP in the effective set, so this must run
     before the user switch takes it away (capabilities(7), prctl(2)).
     """
-    import prctl
-
     for num in bounding_drops(keep, last_cap):
         try:
             if num in prctl.ALL_CAPS:
@@ -99,10 +103,8 @@ def set_final_sets(keep: frozenset[int], ambient: frozenset[int], syscalls: Any)
     setuid with PR_SET_KEEPCAPS, and setuid cleared the effective set
     (capabilities(7), "Effect of user ID changes on capabilities").
     """
-    import prctl
-
     sets = final_sets(keep, ambient)
-    known = [n for n in prctl.ALL_CAPS]
+    known = list(prctl.ALL_CAPS)
     changes = []
     for flag, wanted in (
         (prctl.CAP_EFFECTIVE, sets.effective),
