@@ -7,7 +7,7 @@ from typing import Any, Union
 
 from libcontainer.errors import ContainerError
 
-from .config import CgroupsConfig, parse_cgroups
+from .config import DEFAULT_PARENT, CgroupsConfig, parse_cgroups
 from .files import STEP
 from .probe import Hierarchies, no_driver_message, probe
 from .v1 import FIELDS_OF, V1Driver, missing_controllers, plan_paths
@@ -36,14 +36,21 @@ def recorded(container: Any) -> Driver | None:
     return open_driver(res) if res and res.get("paths") else None
 
 
-def missing_dirs(paths: list[tuple[str, str]]) -> list[str]:
-    """The directories that do not exist yet from each (root, path), outermost first."""
+def owned_dirs(paths: list[tuple[str, str]], cfg: CgroupsConfig) -> list[str]:
+    """The directories this container may remove when it ends, outermost first.
+
+    Those that do not exist yet, and the default parent "libcontainer" always:
+    that name is this plugin's, so the last container to leave removes it even
+    when another one created it (a busy parent is left to the last one).
+    """
+    default = cfg.parent.strip("/") == DEFAULT_PARENT
     out: list[str] = []
     for root, path in paths:
         current = root
         for part in os.path.relpath(path, root).split(os.sep):
             current = os.path.join(current, part)
-            if not os.path.isdir(current) and current not in out:
+            mine = not os.path.isdir(current) or (default and current == os.path.join(root, DEFAULT_PARENT))
+            if mine and current not in out:
                 out.append(current)
     return out
 
@@ -80,7 +87,7 @@ def set_up(container: Any, hosts: Hierarchies | None = None) -> Driver:
         raise ContainerError(STEP, f"a container with cgroup name {name} is already running "
                                    f"(processes {', '.join(map(str, busy[:5]))} in {driver.dirs()[0]})")
     # Recorded before mkdir, so that a failure half-way is cleaned up by post_exit.
-    container.record(KEY, driver=driver.name, paths=driver.paths, created=missing_dirs(roots))
+    container.record(KEY, driver=driver.name, paths=driver.paths, created=owned_dirs(roots, cfg))
     if isinstance(driver, V1Driver):
         driver.create(hosts.v1)
     else:

@@ -209,7 +209,7 @@ class V1Driver:
         """rmdir the container's directories, then the parents this container created; what stays."""
         left = [d for d in self.dirs() if not remove_dir(d)]
         for directory in sorted(set(created) - set(self.dirs()), key=len, reverse=True):
-            remove_dir(directory, retries=0)  # busy: another container still uses it
+            remove_dir(directory, retries=0.1)  # busy: another container still uses it
         return left
 
     # -- reporting ---------------------------------------------------------------

@@ -190,7 +190,7 @@ class V2Driver:
     def remove(self, created: list[str]) -> list[str]:
         left = [] if remove_dir(self.path) else [self.path]
         for directory in sorted(set(created) - {self.path}, key=len, reverse=True):
-            remove_dir(directory, retries=0)
+            remove_dir(directory, retries=0.1)  # busy: another container still uses it
         return left
 
     # -- reporting ---------------------------------------------------------------

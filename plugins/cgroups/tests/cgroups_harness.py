@@ -16,7 +16,10 @@ from libcontainer.configfile import parse_config
 from libcontainer.context import ContainerContext, Process
 from libcontainer.plugins import get_plugin_manager
 
-PREFIX = "lctest-cgroups"  # every test cgroup's name (and the tests' parent) starts with this
+PREFIX = "lctest-cgroups"  # every test cgroup's name starts with this
+# This test run's parent cgroup and the start of its cgroup names: unique per
+# process, so that runs at the same time never share (or remove) each other's.
+PARENT = f"{PREFIX}-{os.getpid()}"
 PLUGIN = "cgroups"
 
 # sh reads one line from stdin (the gate), then execs the command: nothing of
@@ -89,12 +92,12 @@ class Harness:
         self.children: list[Child] = []
 
     def name(self, n: int | None = None) -> str:
-        return f"{PREFIX}-{self.tag}-{len(self.containers) if n is None else n}"
+        return f"{PARENT}-{self.tag}-{len(self.containers) if n is None else n}"
 
     def container(self, section: dict[str, Any], **where: Any) -> ContainerContext:
         """A context for a container whose ``cgroups`` key is ``section`` (parent and name default to ours)."""
         section = dict(section)
-        section.setdefault("parent", where.get("parent", PREFIX))
+        section.setdefault("parent", where.get("parent", PARENT))
         section.setdefault("name", self.name())
         ctx = ContainerContext(config=load({"cgroups": section}), root=self.tmp, rootfs=self.tmp,
                                id=self.name(), process=Process(args=["sh"], env=[]))

@@ -8,14 +8,14 @@ import uuid
 
 import pytest
 
-from cgroups_harness import PREFIX, Harness
+from cgroups_harness import PARENT, Harness
 
 
 def _leftovers() -> list[str]:
-    """Every test cgroup under /sys/fs/cgroup, at any of the depths the tests use."""
+    """This run's test cgroups under /sys/fs/cgroup, at any of the depths the tests use."""
     found = []
     for depth in ("*", "*/*", "*/*/*"):
-        found += glob.glob(f"/sys/fs/cgroup/{depth}/{PREFIX}*")
+        found += glob.glob(f"/sys/fs/cgroup/{depth}/{PARENT}*")
     return [p for p in found if os.path.isdir(p)]
 
 

@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from cgroups_harness import PREFIX, read, require_root, wait_for
+from cgroups_harness import PARENT, read, require_root, wait_for
 from libcontainer.container import Container
 from libcontainer.testing.fixtures import DEFAULT_ENV, SAMPLE_NAMESPACES
 from libcontainer_cgroups.probe import probe
@@ -28,20 +28,22 @@ def box(container):
     require_root()
     if probe().driver != "v1":
         pytest.skip("this host has no cgroup v1 controllers")
-    name = f"{PREFIX}-{uuid.uuid4().hex[:8]}"
+    name = f"{PARENT}-{uuid.uuid4().hex[:8]}"
 
     def configure(**cgroups):
         container.write_config({"namespaces": dict(SAMPLE_NAMESPACES), "environment": list(DEFAULT_ENV),
-                                "cgroups": {"parent": PREFIX, "name": name, **cgroups}})
+                                "cgroups": {"parent": PARENT, "name": name, **cgroups}})
         return container
 
     configure.name = name
-    configure.dir = lambda controller: f"/sys/fs/cgroup/{controller}/{PREFIX}/{name}"
+    configure.dir = lambda controller: f"/sys/fs/cgroup/{controller}/{PARENT}/{name}"
     try:
         yield configure
     finally:
-        stop(container)
-        force_remove(name)
+        try:
+            stop(container)
+        finally:
+            force_remove(name)
 
 
 def stop(container) -> None:
@@ -68,7 +70,7 @@ def stop(container) -> None:
 def force_remove(name: str) -> None:
     """Last resort so that a failed test leaves no cgroup: kill what is in ours and rmdir it."""
     hosts = probe()
-    paths = {c: f"{m}/{PREFIX}/{name}" for c, m in hosts.v1.items()}
+    paths = {c: f"{m}/{PARENT}/{name}" for c, m in hosts.v1.items()}
     driver = V1Driver({c: p for c, p in paths.items() if os.path.isdir(p)})
     if driver.paths:
         driver.kill_all()
@@ -127,7 +129,7 @@ def test_running_container_stats_pause_resume_and_join(box):
     lib.resume()
     assert wait_for(lambda: count() > before + 3)
     joined = c.exec("cat", "/proc/self/cgroup")
-    assert f":memory:/{PREFIX}/{box.name}\n" in joined.stdout, joined.stderr
+    assert f":memory:/{PARENT}/{box.name}\n" in joined.stdout, joined.stderr
 
 
 def test_cgroups_of_a_sigkilled_nsinit_are_removed_by_the_next_command(box):

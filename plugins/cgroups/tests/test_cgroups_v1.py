@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from cgroups_harness import PREFIX, cgroup_dir, read, require_root, wait_for
+from cgroups_harness import PARENT, cgroup_dir, read, require_root, wait_for
 from libcontainer.errors import ContainerError
 from libcontainer_cgroups import manager
 from libcontainer_cgroups.probe import Hierarchies, probe
@@ -163,7 +163,7 @@ def test_busy_loop_without_quota_uses_a_whole_cpu_fail(harness):
     ctx = harness.container({"cpu_shares": 1024})
     harness.start(ctx, "sh", "-c", "while :; do :; done")
     time.sleep(0.2)
-    assert cpu_share(ctx) > 0.6
+    assert cpu_share(ctx) > 0.45  # well above the 0.35 bound of the quota test, even on a busy host
 
 
 def test_cpuset_pins_the_container_to_a_cpu(harness):
@@ -246,7 +246,7 @@ def test_joining_process_joins_the_same_cgroups(harness):
     harness.call("join", ctx, pid=joiner.pid)
     own = open(f"/proc/{joiner.pid}/cgroup").read()
     for controller in ("pids", "memory", "freezer", "cpuacct"):
-        assert f":{controller}:/{PREFIX}/{ctx.id}\n" in own, own
+        assert f":{controller}:/{PARENT}/{ctx.id}\n" in own, own
 
 
 def test_first_process_is_in_every_cgroup_before_it_runs(harness, tmp_path):
@@ -254,7 +254,7 @@ def test_first_process_is_in_every_cgroup_before_it_runs(harness, tmp_path):
     status, out, _ = harness.start(ctx, "cat", "/proc/self/cgroup").output()
     assert status == 0
     for controller in ("memory", "cpu", "cpuacct", "cpuset", "pids", "devices", "freezer", "blkio"):
-        assert f":{controller}:/{PREFIX}/{ctx.id}\n" in out, out
+        assert f":{controller}:/{PARENT}/{ctx.id}\n" in out, out
 
 
 def test_cgroups_are_removed_after_post_exit_even_with_processes_left(harness):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cgroups_harness import PREFIX, read, require_root, wait_for
+from cgroups_harness import PARENT, read, require_root, wait_for
 from libcontainer.errors import ContainerError
 from libcontainer_cgroups import manager
 from libcontainer_cgroups.probe import Hierarchies, probe
@@ -44,7 +44,7 @@ def tree(tmp_path, harness):
     def set_up(section, controllers="cpuset cpu io memory pids"):
         ctx = harness.container(section)
         made.append(ctx)
-        leaf = fixture_tree(root, PREFIX, ctx.id, controllers)
+        leaf = fixture_tree(root, PARENT, ctx.id, controllers)
         manager.set_up(ctx, Hierarchies(unified=str(root)))
         return ctx, leaf
 
@@ -194,9 +194,9 @@ def test_v2_real_procs_freeze_and_kill(harness, unified, tmp_path):
     ctx = harness.container({})
     child = harness.start(ctx, "python3", "-c", COUNTER.format(path=counter), hosts=unified)
     leaf = ctx.resources["cgroups"]["paths"]["unified"]
-    assert leaf == os.path.join(unified.unified, PREFIX, ctx.id)
+    assert leaf == os.path.join(unified.unified, PARENT, ctx.id)
     assert read(f"{leaf}/cgroup.procs").split() == [str(child.pid)]
-    assert f"0::/{PREFIX}/{ctx.id}\n" in open(f"/proc/{child.pid}/cgroup").read()
+    assert f"0::/{PARENT}/{ctx.id}\n" in open(f"/proc/{child.pid}/cgroup").read()
     assert wait_for(lambda: count(counter) > 5)
     # cgroup.freeze stops it, cgroup.events confirms ...
     harness.call("pause", ctx)
@@ -228,7 +228,7 @@ def test_v2_real_refuses_a_limit_without_its_controller_fail(harness, unified):
     with pytest.raises(ContainerError, match=r"the memory cgroup controller is not available in "
                                              r"/sys/fs/cgroup/unified \(cgroup.controllers: "):
         manager.set_up(ctx, unified)
-    assert not os.path.exists(os.path.join(unified.unified, PREFIX))
+    assert not os.path.exists(os.path.join(unified.unified, PARENT))
 
 
 @pytest.mark.privileged
