@@ -66,8 +66,17 @@ def _wait_running(box, proc, timeout: float = 20) -> None:
 
 
 def _wait_gone(pid: int, timeout: float = 10) -> None:
+    """Wait for ``pid`` to be reaped; reap it ourselves when it was reparented to us.
+
+    An orphan goes to the nearest child subreaper: this pytest process, when
+    an earlier test ran the Container API in it.
+    """
     deadline = time.monotonic() + timeout
     while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
+        try:
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
         time.sleep(0.02)
 
 

@@ -109,6 +109,14 @@ def test_several_networks_give_eth0_and_eth1(host, boxes):
     assert len(host.veths()) == 2
 
 
+def test_one_network_gives_no_eth1_fail(host, boxes):
+    host.add_bridge("lctbr1", "198.18.1.1/24")
+    box, hooks = boxes(config_doc(LOOPBACK, bridge_network("198.18.0.2/24")))
+    start(host, box, hooks)
+    assert sorted(box.links()) == ["eth0", "lo"]
+    assert not box.ping("198.18.1.1")
+
+
 def test_named_interface_replaces_the_default_name(host, boxes):
     box, hooks = boxes(config_doc(bridge_network("198.18.0.2/24", name="lctin0")))
     start(host, box, hooks)
@@ -126,6 +134,13 @@ def test_ipv6_address_gateway_and_route(host, boxes):
     assert v6["default"]["gateway"] == "2001:db8::1"
     assert v6["2001:db8:99::/48"]["gateway"] == "2001:db8::1"
     assert box.ping("2001:db8::1")
+
+
+def test_ipv4_only_container_cannot_reach_ipv6_fail(host, boxes):
+    box, hooks = boxes(config_doc(bridge_network("198.18.0.2/24")))
+    start(host, box, hooks)
+    assert not [a for a in box.links()["eth0"]["addr_info"] if a["family"] == "inet6" and a["scope"] == "global"]
+    assert not box.ping("2001:db8::1")
 
 
 def test_dual_stack_with_ipv6_address_key(host, boxes):
