@@ -111,7 +111,8 @@ def test_several_networks_give_eth0_and_eth1(host, boxes):
 
 def test_one_network_gives_no_eth1_fail(host, boxes):
     host.add_bridge("lctbr1", "198.18.1.1/24")
-    box, hooks = boxes(config_doc(LOOPBACK, bridge_network("198.18.0.2/24")))
+    # No gateway: otherwise the host (which owns 198.18.1.1) answers through eth0.
+    box, hooks = boxes(config_doc(LOOPBACK, bridge_network("198.18.0.2/24", gateway=None)))
     start(host, box, hooks)
     assert sorted(box.links()) == ["eth0", "lo"]
     assert not box.ping("198.18.1.1")
