@@ -1,0 +1,105 @@
+"""What the v1 driver writes, and in which order, recorded without a kernel (no root needed)."""
+
+from __future__ import annotations
+
+import errno
+
+import pytest
+
+from libcontainer.errors import ContainerError
+from libcontainer_cgroups import v1
+from libcontainer_cgroups.config import parse_cgroups
+from libcontainer_cgroups.files import write_value
+
+MB = 1024 * 1024
+
+
+@pytest.fixture
+def writes(monkeypatch, tmp_path):
+    """A V1Driver over plain directories; every write is recorded as (controller/file, value)."""
+    log: list[tuple[str, str]] = []
+    paths = {}
+    for controller in ("memory", "cpu", "cpuset", "pids", "devices", "blkio"):
+        d = tmp_path / controller
+        d.mkdir()
+        paths[controller] = str(d)
+    (tmp_path / "memory" / "memory.memsw.limit_in_bytes").write_text("9223372036854771712\n")
+    (tmp_path / "blkio" / "blkio.bfq.weight").write_text("100\n")
+
+    def record(path, value):
+        log.append((path[len(str(tmp_path)) + 1:], str(value)))
+
+    monkeypatch.setattr(v1, "write_value", record)
+
+    def apply(section):
+        log.clear()
+        v1.V1Driver(paths).apply(parse_cgroups(section))
+        return log
+
+    apply.tmp = tmp_path
+    return apply
+
+
+def test_device_rules_deny_everything_then_allow_each(writes):
+    log = writes({"allowed_devices": [{"type": 99, "major_number": 1, "minor_number": 5},
+                                      {"type": 98, "major_number": -1, "minor_number": -1,
+                                       "cgroup_permissions": "m"}]})
+    assert log == [("devices/devices.deny", "a"), ("devices/devices.allow", "c 1:5 rwm"),
+                   ("devices/devices.allow", "b *:* m")]
+
+
+def test_allow_all_devices_writes_a_to_devices_allow(writes):
+    assert writes({"allow_all_devices": True}) == [("devices/devices.allow", "a")]
+
+
+def test_memory_then_memsw_when_lowering_from_unlimited(writes):
+    log = writes({"memory": "32M", "memory_swap": "64M", "memory_reservation": "16M"})
+    assert log[:3] == [("memory/memory.limit_in_bytes", str(32 * MB)),
+                       ("memory/memory.memsw.limit_in_bytes", str(64 * MB)),
+                       ("memory/memory.soft_limit_in_bytes", str(16 * MB))]
+
+
+def test_memsw_first_when_raising_memory_above_the_current_memsw(writes):
+    (writes.tmp / "memory" / "memory.memsw.limit_in_bytes").write_text(f"{16 * MB}\n")
+    log = writes({"memory": "32M", "memory_swap": "64M"})
+    assert log[:2] == [("memory/memory.memsw.limit_in_bytes", str(64 * MB)),
+                       ("memory/memory.limit_in_bytes", str(32 * MB))]
+
+
+def test_memory_swap_without_swap_accounting_is_refused_fail(writes):
+    (writes.tmp / "memory" / "memory.memsw.limit_in_bytes").unlink()
+    with pytest.raises(ContainerError, match="memory_swap needs swap accounting"):
+        writes({"memory": "32M", "memory_swap": "64M"})
+
+
+def test_cpu_period_is_written_before_quota(writes):
+    log = writes({"cpu_quota": 20000, "cpu_period": 50000, "cpu_shares": 512})
+    assert log[:3] == [("cpu/cpu.shares", "512"), ("cpu/cpu.cfs_period_us", "50000"),
+                       ("cpu/cpu.cfs_quota_us", "20000")]
+
+
+def test_unlimited_pids_is_max(writes):
+    assert ("pids/pids.max", "max") in writes({"pids_limit": -1})
+
+
+def test_blkio_weight_falls_back_to_bfq(writes):
+    assert ("blkio/blkio.bfq.weight", "500") in writes({"blkio_weight": 500})
+
+
+def test_blkio_weight_without_a_weight_file_is_refused_fail(writes):
+    (writes.tmp / "blkio" / "blkio.bfq.weight").unlink()
+    with pytest.raises(ContainerError, match="blkio_weight is not supported here"):
+        writes({"blkio_weight": 500})
+
+
+def test_a_refused_write_names_the_file_and_the_value_fail():
+    # /dev/full refuses every write (ENOSPC), as a cgroup file refuses a bad value.
+    with pytest.raises(ContainerError) as info:
+        write_value("/dev/full", 42)
+    assert str(info.value) == "cgroups: /dev/full '42': No space left on device"
+    assert info.value.errno == errno.ENOSPC
+
+
+def test_a_missing_control_file_is_named_fail(tmp_path):
+    with pytest.raises(ContainerError, match=f"cgroups: {tmp_path}/pids.max: No such file or directory"):
+        write_value(str(tmp_path / "pids.max"), 10)
