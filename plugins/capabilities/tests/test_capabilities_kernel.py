@@ -116,6 +116,35 @@ def test_no_new_privileges_false_leaves_the_flag_clear_fail():
     assert result.sets()["NoNewPrivs"] == 0
 
 
+@pytest.fixture
+def setuid_id():
+    """A setuid-root copy of id(1) in a directory any user may enter; removed afterwards."""
+    import shutil
+    import tempfile
+
+    where = tempfile.mkdtemp(prefix="lctest-capabilities-")
+    try:
+        os.chmod(where, 0o755)
+        path = os.path.join(where, "id")
+        shutil.copy("/usr/bin/id", path)
+        os.chmod(path, 0o4755)
+        yield path
+    finally:
+        shutil.rmtree(where)
+
+
+def test_setuid_binary_grants_nothing_under_no_new_privileges(setuid_id):
+    result = run({"capabilities": KEEP, "no_new_privileges": True}, [setuid_id, "-u"], uid=NOBODY)
+    assert result.status == 0, result.err
+    assert result.out.strip() == str(NOBODY)
+
+
+def test_setuid_binary_makes_root_without_no_new_privileges_fail(setuid_id):
+    result = run({"capabilities": KEEP}, [setuid_id, "-u"], uid=NOBODY)
+    assert result.status == 0, result.err
+    assert result.out.strip() == "0"
+
+
 # -- what the capabilities allow -----------------------------------------------
 
 
