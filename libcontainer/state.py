@@ -36,7 +36,7 @@ class State:
 
 
 def process_start_time(pid: int) -> str | None:
-    """Field 22 of /proc/PID/stat, or None when there is no such process."""
+    """Field 22 of /proc/PID/stat, or None when there is no such process (or only its zombie)."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             data = f.read()
@@ -44,6 +44,8 @@ def process_start_time(pid: int) -> str | None:
         return None
     # The command name (field 2) may hold spaces and parentheses: split after the last ")".
     rest = data[data.rindex(b")") + 2 :].split()
+    if rest[0] in (b"Z", b"X"):
+        return None  # a zombie has ended: only its exit status is left to collect
     return rest[19].decode()
 
 

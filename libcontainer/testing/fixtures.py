@@ -117,10 +117,22 @@ class ContainerDir:
                 os.kill(pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
+        _reap_orphans()
         if (self.path / "pid").exists() or (self.path / "state.json").exists():
             # A killed nsinit leaves its state: the next command cleans up (cgroups, interfaces).
             subprocess.run(nsinit_command() + ["exec", "true"], cwd=self.path, capture_output=True, timeout=60,
                            stdin=subprocess.DEVNULL)
+
+
+def _reap_orphans() -> None:
+    """Collect zombies that were reparented to this process (a subreaper after API tests)."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
 
 
 def _yaml(doc: dict[str, Any]) -> str:

@@ -14,6 +14,17 @@ from libcontainer.errors import ContainerError
 pytestmark = pytest.mark.privileged
 
 
+@pytest.fixture(autouse=True)
+def not_a_subreaper_afterwards():
+    """The API makes its caller a child subreaper; undo it so later tests see orphans reaped by init."""
+    from libcontainer import container as engine
+    from libcontainer import syscalls as sc
+
+    yield
+    sc.real().prctl(sc.PR_SET_CHILD_SUBREAPER, 0, what="PR_SET_CHILD_SUBREAPER")
+    engine._subreaper_set = False
+
+
 def _read_all(fd: int) -> bytes:
     out = b""
     while chunk := os.read(fd, 4096):
