@@ -8,7 +8,7 @@ from typing import Any, Union
 from libcontainer.errors import ContainerError
 
 from .config import DEFAULT_PARENT, CgroupsConfig, parse_cgroups
-from .files import STEP
+from .files import STEP, remove_dir
 from .probe import Hierarchies, no_driver_message, probe
 from .v1 import FIELDS_OF, V1Driver, missing_controllers, plan_paths
 from .v2 import V2Driver
@@ -86,15 +86,34 @@ def set_up(container: Any, hosts: Hierarchies | None = None) -> Driver:
         name = cfg.name or container.id
         raise ContainerError(STEP, f"a container with cgroup name {name} is already running "
                                    f"(processes {', '.join(map(str, busy[:5]))} in {driver.dirs()[0]})")
+    # An empty leftover of the same name (a container that died without cleanup)
+    # is made afresh: its old limits and OOM counts go, and the stale cleanup of
+    # that dead container, which compares inodes, cannot take this new one for its own.
+    for directory in driver.dirs():
+        if not remove_dir(directory):
+            raise ContainerError(STEP, f"{directory} exists and has child cgroups: remove them or choose "
+                                       "another cgroup name")
     # Recorded before mkdir, so that a failure half-way is cleaned up by post_exit.
     container.record(KEY, driver=driver.name, paths=driver.paths, created=owned_dirs(roots, cfg))
     if isinstance(driver, V1Driver):
         driver.create(hosts.v1)
     else:
         driver.create(hosts.unified, cfg)
+    container.record(KEY, inodes={d: os.stat(d).st_ino for d in driver.dirs()})
     driver.apply(cfg)
     container.record(KEY, oom_kill=driver.oom_kills() or 0, failcnt=driver.failcnt() or 0)
     return driver
+
+
+def still_ours(resources: dict[str, Any]) -> bool:
+    """False when a recorded directory was removed and made again by another container since."""
+    for directory, inode in (resources.get("inodes") or {}).items():
+        try:
+            if os.stat(directory).st_ino != inode:
+                return False
+        except FileNotFoundError:
+            continue
+    return True
 
 
 def enter(container: Any, pid: int) -> None:
@@ -139,7 +158,7 @@ def tear_down(container: Any) -> None:
     """post_exit: kill what is left, remove the cgroups (tolerating ones already gone)."""
     res = container.resources.get(KEY)
     driver = recorded(container)
-    if driver is None:
+    if driver is None or not still_ours(res):
         return
     if any(os.path.isdir(d) for d in driver.dirs()):
         driver.kill_all()

@@ -319,3 +319,22 @@ def test_default_parent_is_libcontainer(harness):
     assert cgroup_dir(ctx, "memory") == f"/sys/fs/cgroup/memory/libcontainer/{ctx.id}"
     harness.call("post_exit", ctx)
     assert not os.path.exists(cgroup_dir(ctx, "memory"))
+
+
+def test_stale_cleanup_leaves_a_new_container_of_the_same_name_alone(harness):
+    dead = harness.container({})
+    harness.call("pre_clone", dead)  # its nsinit was killed before cleaning up: the empty cgroup stays
+    alive = harness.container({"name": dead.id})
+    child = harness.start(alive, "sleep", "30")  # same name: the leftover is made afresh
+    dead.stale = True
+    harness.call("post_exit", dead)
+    assert child.proc.poll() is None
+    assert manager.recorded(alive).pids() == [child.pid]
+
+
+def test_cleanup_of_the_same_container_still_removes_it_fail(harness):
+    ctx = harness.container({})
+    child = harness.start(ctx, "sleep", "30")
+    ctx.stale = True
+    harness.call("post_exit", ctx)
+    assert child.wait() == 137 and not os.path.exists(cgroup_dir(ctx, "memory"))

@@ -20,23 +20,28 @@ LEAF_FILES = ("memory.max", "memory.low", "memory.swap.max", "cpu.weight", "cpu.
               "cgroup.subtree_control")
 
 
-def fixture_tree(root: Path, parent: str, name: str, controllers: str = "cpuset cpu io memory pids") -> Path:
-    """A cgroup2 root as the kernel would show it after mkdir: every file the driver may write exists."""
+def fake_cgroupfs(root: Path, controllers: str, monkeypatch) -> None:
+    """A cgroup2 root in tmp_path: like the kernel, every mkdir below it comes with its control files."""
+    from libcontainer_cgroups import v2
+
     (root / "cgroup.controllers").write_text(controllers + "\n")
     (root / "cgroup.subtree_control").write_text("")
-    (root / parent).mkdir()
-    (root / parent / "cgroup.subtree_control").write_text("")
-    leaf = root / parent / name
-    leaf.mkdir()
-    for f in LEAF_FILES:
-        (leaf / f).write_text("")
-    (leaf / "cgroup.events").write_text("populated 0\nfrozen 1\n")
-    return leaf
+    real_make_dirs = v2.make_dirs
+
+    def make_dirs(path, top):
+        made = real_make_dirs(path, top)
+        for directory in made:
+            for f in LEAF_FILES:
+                Path(directory, f).write_text("")
+            Path(directory, "cgroup.events").write_text("populated 0\nfrozen 1\n")
+        return made
+
+    monkeypatch.setattr(v2, "make_dirs", make_dirs)
 
 
 @pytest.fixture
-def tree(tmp_path, harness):
-    """A fixture cgroup2 root and a function setting up a container's cgroup in it."""
+def tree(tmp_path, harness, monkeypatch):
+    """A fake cgroup2 root and a function setting up a container's cgroup in it."""
     root = tmp_path / "cgroup2"
     root.mkdir()
     made = []
@@ -44,9 +49,9 @@ def tree(tmp_path, harness):
     def set_up(section, controllers="cpuset cpu io memory pids"):
         ctx = harness.container(section)
         made.append(ctx)
-        leaf = fixture_tree(root, PARENT, ctx.id, controllers)
+        fake_cgroupfs(root, controllers, monkeypatch)
         manager.set_up(ctx, Hierarchies(unified=str(root)))
-        return ctx, leaf
+        return ctx, root / PARENT / ctx.id
 
     set_up.root = root
     yield set_up
