@@ -51,6 +51,28 @@ DEFAULT_DEVICES = (
 )
 
 
+@dataclass(frozen=True)
+class ThrottleDevice:
+    """A rate limit on one block device (runc's ThrottleDevice)."""
+
+    major: int  # block device major number (see /sys/block/<dev>/dev)
+    minor: int  # block device minor number
+    rate: int  # bytes or operations per second; 0 removes the limit
+
+    def line(self) -> str:
+        """The v1 line: ``8:0 1048576``."""
+        return f"{self.major}:{self.minor} {self.rate}"
+
+
+# Throttle fields: the v1 file each writes, and the key of v2's io.max line.
+THROTTLES = {
+    "blkio_throttle_read_bps_device": ("blkio.throttle.read_bps_device", "rbps"),
+    "blkio_throttle_write_bps_device": ("blkio.throttle.write_bps_device", "wbps"),
+    "blkio_throttle_read_iops_device": ("blkio.throttle.read_iops_device", "riops"),
+    "blkio_throttle_write_iops_device": ("blkio.throttle.write_iops_device", "wiops"),
+}
+
+
 @dataclass
 class CgroupsConfig:
     """The ``cgroups`` section: where the container's cgroup is and its limits."""
@@ -71,6 +93,10 @@ class CgroupsConfig:
     cpuset_mems: str | None = None  # memory nodes it may allocate from, e.g. "0"
     pids_limit: int | None = None  # most tasks (processes and threads) at once; -1 unlimited
     blkio_weight: int | None = None  # relative block I/O weight 10-1000 (v2 io.weight converted)
+    blkio_throttle_read_bps_device: list[ThrottleDevice] | None = None  # read bytes/s per device
+    blkio_throttle_write_bps_device: list[ThrottleDevice] | None = None  # write bytes/s per device
+    blkio_throttle_read_iops_device: list[ThrottleDevice] | None = None  # read operations/s per device
+    blkio_throttle_write_iops_device: list[ThrottleDevice] | None = None  # write operations/s per device
     freezer: str | None = None  # "FROZEN": start the container paused; "THAWED" or absent: running
     slice: str | None = None  # systemd slice; only a systemd driver uses it (this plugin has none)
 
@@ -144,6 +170,9 @@ def parse_cgroups(section: dict[str, Any] | None) -> CgroupsConfig:
             )
             for d in devices
         ]
+    for key in THROTTLES:
+        if values.get(key) is not None:
+            values[key] = [ThrottleDevice(d["major"], d["minor"], parse_size(d["rate"])) for d in values[key]]
     values["allow_all_devices"] = bool(values.get("allow_all_devices"))
     return CgroupsConfig(**values)
 
@@ -160,7 +189,7 @@ def controllers_needed(cfg: CgroupsConfig) -> list[str]:
         need.append("cpuset")
     if cfg.pids_limit is not None:
         need.append("pids")
-    if cfg.blkio_weight is not None:
+    if cfg.blkio_weight is not None or any(getattr(cfg, k) for k in THROTTLES):
         need.append("blkio")
     if cfg.restricts_devices:
         need.append("devices")

@@ -23,6 +23,18 @@ DEVICE_RULE: dict[str, Any] = {
     "required": ["type"],
 }
 
+THROTTLE_DEVICE: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "major": {"type": "integer", "minimum": 0},
+        "minor": {"type": "integer", "minimum": 0},
+        "rate": _SIZE,  # bytes (or operations) per second: 1048576 or "1M"
+    },
+    "required": ["major", "minor", "rate"],
+}
+_THROTTLES = {"type": "array", "items": THROTTLE_DEVICE}
+
 SCHEMA: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
@@ -43,6 +55,10 @@ SCHEMA: dict[str, Any] = {
         "cpuset_mems": {"type": "string"},
         "pids_limit": {"type": "integer", "minimum": -1},
         "blkio_weight": {"type": "integer", "minimum": 0, "maximum": 1000},
+        "blkio_throttle_read_bps_device": _THROTTLES,
+        "blkio_throttle_write_bps_device": _THROTTLES,
+        "blkio_throttle_read_iops_device": _THROTTLES,
+        "blkio_throttle_write_iops_device": _THROTTLES,
         "freezer": {"enum": ["", "FROZEN", "THAWED"]},
         "slice": {"type": "string"},
     },

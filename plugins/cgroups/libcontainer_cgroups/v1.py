@@ -8,7 +8,7 @@ import time
 
 from libcontainer.errors import ContainerError
 
-from .config import CgroupsConfig, controllers_needed
+from .config import THROTTLES, CgroupsConfig, controllers_needed
 from .files import STEP, make_dirs, read_int, read_keyed, read_pids, read_text, remove_dir, write_value
 from .probe import V1_CONTROLLERS
 
@@ -18,7 +18,7 @@ FIELDS_OF = {
     "cpu": "cpu_shares, cpu_quota, cpu_period",
     "cpuset": "cpuset_cpus, cpuset_mems",
     "pids": "pids_limit",
-    "blkio": "blkio_weight",
+    "blkio": "blkio_weight, blkio_throttle_*",
     "devices": "allowed_devices",
     "freezer": "freezer",
 }
@@ -96,6 +96,9 @@ class V1Driver:
             write_value(self._file("pids", "pids.max"), "max" if cfg.pids_limit < 0 else cfg.pids_limit)
         if cfg.blkio_weight is not None:
             self._apply_blkio_weight(cfg.blkio_weight)
+        for key, (name, _) in THROTTLES.items():
+            for device in getattr(cfg, key) or []:
+                write_value(self._file("blkio", name), device.line())  # one device per write
         if "devices" in self.paths:
             self._apply_devices(cfg)
 

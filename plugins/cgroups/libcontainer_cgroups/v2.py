@@ -8,7 +8,7 @@ import time
 
 from libcontainer.errors import ContainerError
 
-from .config import CgroupsConfig, controllers_needed
+from .config import THROTTLES, CgroupsConfig, controllers_needed
 from .files import STEP, make_dirs, read_keyed, read_pids, read_text, remove_dir, write_value
 
 # v1 controller names as the unified hierarchy spells them; None: built in (cgroup.freeze).
@@ -78,7 +78,17 @@ def limits(cfg: CgroupsConfig, cpu_period: int | None = None) -> list[tuple[str,
         writes.append(("pids.max", "max" if cfg.pids_limit < 0 else str(cfg.pids_limit)))
     if cfg.blkio_weight is not None:
         writes.append(("io.weight", str(blkio_to_io_weight(cfg.blkio_weight))))
+    writes += [("io.max", line) for line in io_max_lines(cfg)]
     return writes
+
+
+def io_max_lines(cfg: CgroupsConfig) -> list[str]:
+    """One io.max line per device: "8:0 rbps=1048576 wiops=100" (0 is v2's "max")."""
+    per_device: dict[tuple[int, int], list[str]] = {}
+    for key, (_, v2_key) in THROTTLES.items():
+        for d in getattr(cfg, key) or []:
+            per_device.setdefault((d.major, d.minor), []).append(f"{v2_key}={d.rate or 'max'}")
+    return [f"{major}:{minor} {' '.join(keys)}" for (major, minor), keys in per_device.items()]
 
 
 def ancestors(root: str, path: str) -> list[str]:

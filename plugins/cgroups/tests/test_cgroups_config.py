@@ -146,3 +146,15 @@ def test_probe_finds_no_driver_without_cgroup_mounts_fail():
 def test_missing_controller_is_named():
     cfg = parse_cgroups({"pids_limit": 10, "memory": 1 << 25})
     assert missing_controllers(cfg, parse_mountinfo(MOUNTINFO_V1).v1) == ["pids"]
+
+
+def test_throttle_rates_take_sizes():
+    cfg = parse_cgroups(load({"cgroups": {"blkio_throttle_write_bps_device": [
+        {"major": 8, "minor": 0, "rate": "2M"}]}}).section("cgroups"))
+    assert [d.line() for d in cfg.blkio_throttle_write_bps_device] == ["8:0 2097152"]
+    assert controllers_needed(cfg) == ["blkio"]
+
+
+def test_throttle_without_minor_is_refused_fail():
+    found = problems({"blkio_throttle_read_iops_device": [{"major": 8, "rate": 10}]})
+    assert any("blkio_throttle_read_iops_device[0]" in p and "minor" in p for p in found), found

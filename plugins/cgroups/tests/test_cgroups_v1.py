@@ -338,3 +338,25 @@ def test_cleanup_of_the_same_container_still_removes_it_fail(harness):
     ctx.stale = True
     harness.call("post_exit", ctx)
     assert child.wait() == 137 and not os.path.exists(cgroup_dir(ctx, "memory"))
+
+
+def a_block_device() -> str:
+    """"major:minor" of a block device of this machine."""
+    for name in sorted(os.listdir("/sys/block")):
+        path = f"/sys/block/{name}/dev"
+        if os.path.exists(path):
+            return read(path)
+    pytest.skip("no block device")
+
+
+def test_blkio_throttle_is_written_for_a_real_device(harness):
+    major, minor = map(int, a_block_device().split(":"))
+    ctx = harness.container({"blkio_throttle_read_bps_device": [{"major": major, "minor": minor, "rate": "1M"}]})
+    harness.call("pre_clone", ctx)
+    assert read(f"{cgroup_dir(ctx, 'blkio')}/blkio.throttle.read_bps_device") == f"{major}:{minor} 1048576"
+
+
+def test_blkio_throttle_on_a_missing_device_names_file_and_value_fail(harness):
+    ctx = harness.container({"blkio_throttle_read_bps_device": [{"major": 254, "minor": 99, "rate": 1024}]})
+    with pytest.raises(ContainerError, match=r"blkio.throttle.read_bps_device '254:99 1024': No such device"):
+        harness.call("pre_clone", ctx)

@@ -103,3 +103,13 @@ def test_a_refused_write_names_the_file_and_the_value_fail():
 def test_a_missing_control_file_is_named_fail(tmp_path):
     with pytest.raises(ContainerError, match=f"cgroups: {tmp_path}/pids.max: No such file or directory"):
         write_value(str(tmp_path / "pids.max"), 10)
+
+
+def test_throttles_write_one_device_per_line(writes):
+    log = writes({"blkio_throttle_read_bps_device": [{"major": 8, "minor": 0, "rate": "1M"},
+                                                     {"major": 8, "minor": 16, "rate": 0}],
+                  "blkio_throttle_write_iops_device": [{"major": 8, "minor": 0, "rate": 100}]})
+    assert [w for w in log if w[0].startswith("blkio/")] == [
+                   ("blkio/blkio.throttle.read_bps_device", "8:0 1048576"),
+                   ("blkio/blkio.throttle.read_bps_device", "8:16 0"),
+                   ("blkio/blkio.throttle.write_iops_device", "8:0 100")]

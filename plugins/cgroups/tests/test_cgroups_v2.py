@@ -17,7 +17,7 @@ from libcontainer_cgroups.v2 import blkio_to_io_weight, shares_to_weight
 MB = 1024 * 1024
 LEAF_FILES = ("memory.max", "memory.low", "memory.swap.max", "cpu.weight", "cpu.max", "cpuset.cpus",
               "cpuset.mems", "pids.max", "io.weight", "cgroup.procs", "cgroup.freeze", "cgroup.kill",
-              "cgroup.subtree_control")
+              "cgroup.subtree_control", "io.max")
 
 
 def fake_cgroupfs(root: Path, controllers: str, monkeypatch) -> None:
@@ -101,6 +101,26 @@ def test_v2_unlimited_values_are_max(tree):
 def test_v2_quota_alone_gets_the_default_period(tree):
     _, leaf = tree({"cpu_quota": 20000})
     assert written(leaf) == {"cpu.max": "20000 100000"}
+
+
+def test_v2_throttles_become_one_io_max_line_per_device(tree, monkeypatch):
+    from libcontainer_cgroups import v2
+    from libcontainer_cgroups.config import parse_cgroups
+    from libcontainer_cgroups.v2 import io_max_lines
+
+    log = []
+    real_write = v2.write_value
+    monkeypatch.setattr(v2, "write_value", lambda path, value: (log.append((os.path.basename(path), value)),
+                                                                real_write(path, value)))
+
+    section = {"blkio_throttle_read_bps_device": [{"major": 8, "minor": 0, "rate": "1M"}],
+               "blkio_throttle_write_iops_device": [{"major": 8, "minor": 0, "rate": 100},
+                                                    {"major": 8, "minor": 16, "rate": 0}]}
+    assert io_max_lines(parse_cgroups(section)) == ["8:0 rbps=1048576 wiops=100", "8:16 wiops=max"]
+    tree(section)
+    assert [w for w in log if w[0] == "io.max"] == [("io.max", "8:0 rbps=1048576 wiops=100"),
+                                                    ("io.max", "8:16 wiops=max")]
+    assert (tree.root / "cgroup.subtree_control").read_text() == "+io"
 
 
 def test_v2_weights_map_the_v1_ranges():
