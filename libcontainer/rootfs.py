@@ -242,6 +242,12 @@ class RootfsBuilder:
 
     def _mount_one(self, m: Mount) -> None:
         dest = m.destination
+        resolved = "/" + os.path.relpath(secure_join(self.rootfs, dest), self.rootfs)
+        for special in ("/proc", "/sys", "/dev"):
+            # Mounting over the kernel's filesystems would replace what the
+            # engine verified (procfs, sysfs) and the restrictions on them.
+            if resolved == special or (special == "/proc" and resolved.startswith("/proc/")):
+                raise ContainerError("mounts", f"{dest}: mounting over {resolved} is not allowed")
         if m.type == "tmpfs":
             flags = sc.MS_NOSUID | sc.MS_NODEV
             if not m.writable and m.writable is not None:

@@ -96,6 +96,10 @@ def run(root: str, args: list[str], tty: bool | None) -> int:
     proc = box.join(args, tty=tty) if box.state() is not None else box.create(args, tty=tty)
     try:
         _forward_signals(proc)
+        if proc.tty_master is not None and os.isatty(0):
+            from libcontainer.tty import copy_window_size
+
+            copy_window_size(0, proc.tty_master)  # before exec: the command may ask at once
         proc.start()
         if proc.tty_master is not None:
             from libcontainer.tty import relay

@@ -297,3 +297,108 @@ def test_no_mounts_are_left_behind(container):
     assert container.exec("true").returncode == 0
     with open("/proc/self/mounts") as f:
         assert str(container.path) not in f.read()
+
+
+def test_root_option_and_data_path_name_another_config_directory(container, tmp_path):
+    from libcontainer.testing.fixtures import nsinit_command
+
+    container.write_config(hostname="elsewhere", rootfs=str(container.path))
+    state_dir = tmp_path / "state"
+    state_dir.mkdir()
+    (container.path / "container.json").rename(state_dir / "container.json")
+    r = subprocess.run(nsinit_command() + ["exec", "--root", str(state_dir), "hostname"], capture_output=True,
+                       text=True, timeout=30, stdin=subprocess.DEVNULL, cwd="/")
+    assert (r.returncode, r.stdout.strip()) == (0, "elsewhere"), r.stderr
+    env = dict(os.environ, data_path=str(state_dir))
+    r = subprocess.run(nsinit_command() + ["exec", "hostname"], capture_output=True, text=True, timeout=30,
+                       stdin=subprocess.DEVNULL, cwd="/", env=env)
+    assert (r.returncode, r.stdout.strip()) == (0, "elsewhere"), r.stderr
+    r = subprocess.run(nsinit_command() + ["exec", "hostname"], capture_output=True, text=True, timeout=30,
+                       stdin=subprocess.DEVNULL, cwd=str(tmp_path))
+    assert r.returncode == 125
+    assert "container.json" in r.stderr
+
+
+@pytest.mark.parametrize("name", ["proc", "sys", "dev"])
+def test_special_directory_that_is_a_symlink_in_the_rootfs_is_refused(container, name):
+    os.rmdir(container.path / name)
+    os.symlink("/tmp", container.path / name)
+    container.write_config()
+    r = container.exec("true")
+    assert r.returncode == 125
+    assert r.stderr.strip() == f"nsinit: rootfs: /{name} in the rootfs is a symlink; refusing to mount over it"
+
+
+@pytest.mark.parametrize("dest", ["/proc", "/proc/sys", "/sys"])
+def test_bind_mount_over_proc_or_sys_is_refused(container, tmp_path, dest):
+    container.write_config(mounts=[{"type": "bind", "source": str(tmp_path), "destination": dest}])
+    r = container.exec("true")
+    assert r.returncode == 125
+    assert f"mounting over {dest} is not allowed" in r.stderr
+
+
+def test_restrictions_make_proc_sys_read_only_and_mask_kcore(container):
+    container.write_config(context={"restrictions": "true"})
+    r = container.exec("sh", "-c", "echo 1 > /proc/sys/kernel/domainname; touch /sys/x")
+    assert r.stderr.count("Read-only file system") == 2, r.stderr
+    if os.path.exists("/proc/sysrq-trigger"):  # this kernel may be built without it
+        r = container.exec("sh", "-c", "echo h > /proc/sysrq-trigger")
+        assert "Read-only file system" in r.stderr
+    if os.path.exists("/proc/kcore"):
+        assert container.exec("sh", "-c", "wc -c < /proc/kcore").stdout.strip() == "0"
+
+
+def test_without_restrictions_proc_sys_is_writable_in_own_namespaces_fail(container):
+    container.write_config()
+    r = container.exec("sh", "-c", "echo lctest > /proc/sys/kernel/domainname && cat /proc/sys/kernel/domainname")
+    assert r.stdout.strip() == "lctest"  # the container's own UTS namespace: the host's is untouched
+    with open("/proc/sys/kernel/domainname") as f:
+        assert f.read().strip() != "lctest"
+
+
+def test_tty_relays_window_size_changes(container):
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    from libcontainer.testing.fixtures import nsinit_command
+
+    container.write_config(tty=True)
+    pid, master = pty.fork()
+    if pid == 0:
+        os.chdir(container.path)
+        os.execv(nsinit_command()[0], nsinit_command() + ["exec", "sh", "-c", "stty size; read x; stty size"])
+    fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+    out = b""
+    while b"\n" not in out:
+        out += os.read(master, 4096)
+    fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    os.kill(pid, signal.SIGWINCH)
+    time.sleep(0.3)
+    os.write(master, b"go\r")
+    while True:
+        try:
+            data = os.read(master, 4096)
+        except OSError:
+            break
+        if not data:
+            break
+        out += data
+    os.waitpid(pid, 0)
+    os.close(master)
+    sizes = [ln.strip() for ln in out.decode().splitlines() if ln.strip() and ln.strip()[0].isdigit()]
+    assert sizes == ["30 100", "40 120"], out
+
+
+def test_minimal_sample_config_runs_unchanged(container):
+    import json
+    import shutil
+
+    shutil.copy(os.path.join(os.path.dirname(__file__), "..", "..", "sample_configs", "minimal.json"),
+                container.path / "container.json")
+    doc = json.loads((container.path / "container.json").read_text())
+    r = container.exec("sh", "-c", "hostname; id -un; ls /sys/class/net; grep CapBnd /proc/self/status")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.split()
+    assert lines[:3] == ["koye", doc["user"], "lo"]
