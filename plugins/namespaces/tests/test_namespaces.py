@@ -250,3 +250,25 @@ def test_rootless_cannot_map_other_host_ids(rootless_dir):
     r = _as_user(rootless_dir, "id")
     assert r.returncode == 125
     assert "writing uid_map '0 0 1': Operation not permitted (an unprivileged user can map only its own id" in r.stderr
+
+
+def test_time_namespace_is_new_when_asked(container):
+    if not os.path.exists("/proc/self/ns/time"):
+        pytest.skip("this kernel has no time namespaces")
+    _, pid = _running(container, {**SAMPLE_NAMESPACES, "NEWTIME": True})
+    assert _ns(pid, "time") != _ns("self", "time")
+
+
+def test_joining_a_user_namespace_container_enters_user_namespace_first(mapped_container):
+    container = mapped_container
+    container.write_config(namespaces=USERNS, hostname="userjoin",
+                           uid_mappings=[{"container_id": 0, "host_id": 100000, "size": 65536}],
+                           gid_mappings=[{"container_id": 0, "host_id": 100000, "size": 65536}])
+    container.popen("sleep", "30")
+    pid = container.wait_running()
+    r = container.exec("sh", "-c", "id -u; hostname; echo $$; readlink /proc/self/ns/user; readlink /proc/self/ns/pid")
+    assert r.returncode == 0, r.stderr
+    uid, host, mypid, userns, pidns = r.stdout.split()
+    assert (uid, host) == ("0", "userjoin")
+    assert mypid != "1"
+    assert (userns, pidns) == (_ns(pid, "user"), _ns(pid, "pid"))
