@@ -172,3 +172,16 @@ def test_allowed_device_opens_in_the_container_fail(box):
     result = box(allowed_devices=_devices(full=True)).exec("sh", "-c", "echo x > /dev/full")
     assert "No space left on device" in result.stderr  # opened: the write itself fails, as on the host
     assert "Operation not permitted" not in result.stderr
+
+
+def test_freezer_frozen_starts_paused_until_nsinit_resume(box):
+    c = box(freezer="FROZEN")
+    c.popen("sh", "-c", "while :; do date +%s%N > /tmp/tick; sleep 0.01; done")
+    c.wait_running()
+    assert wait_for(lambda: read(f"{box.dir('freezer')}/freezer.state") == "FROZEN")
+    tick = c.path / "tmp" / "tick"
+    before = tick.read_text() if tick.exists() else ""
+    time.sleep(0.3)
+    assert (tick.read_text() if tick.exists() else "") == before
+    assert c.nsinit("resume").returncode == 0
+    assert wait_for(lambda: tick.exists() and tick.read_text() != before)
