@@ -58,6 +58,9 @@ def owned_dirs(paths: list[tuple[str, str]], cfg: CgroupsConfig) -> list[str]:
 def new_driver(cfg: CgroupsConfig, container_id: str, hosts: Hierarchies, rootless: bool) -> tuple[Driver, list]:
     """The driver for a new container and its (root, path) pairs; refuses what cannot work here."""
     rel = cfg.cgroup_path(container_id)
+    # The config checks refused these already; a hand-made context must not escape the hierarchy either.
+    if "/" in (cfg.name or container_id) or ".." in rel.split("/"):
+        raise ContainerError(STEP, f"cgroup path {rel!r} must not climb out of its parent")
     if hosts.driver == "v1":
         if rootless:
             raise ContainerError(STEP, ROOTLESS_V1)

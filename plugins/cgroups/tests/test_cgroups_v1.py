@@ -360,3 +360,11 @@ def test_blkio_throttle_on_a_missing_device_names_file_and_value_fail(harness):
     ctx = harness.container({"blkio_throttle_read_bps_device": [{"major": 254, "minor": 99, "rate": 1024}]})
     with pytest.raises(ContainerError, match=r"blkio.throttle.read_bps_device '254:99 1024': No such device"):
         harness.call("pre_clone", ctx)
+
+
+def test_a_cgroup_name_that_climbs_is_refused_even_unvalidated_fail(harness):
+    ctx = harness.container({})
+    ctx.config.sections["cgroups"]["name"] = "../../escape"  # past the config checks, as a buggy caller might
+    with pytest.raises(ContainerError, match="must not climb out of its parent"):
+        harness.call("pre_clone", ctx)
+    assert not os.path.exists("/sys/fs/cgroup/memory/escape")
