@@ -270,16 +270,7 @@ def setup_first_process(ctx: ContainerContext, plugins: Plugins, active: set[str
         keep_only_fds([chan.fileno()])
         with Step("namespaces"):
             fork_pid1 = _enter_namespaces(ctx, chan)
-        if fork_pid1:
-            sys.stdout.flush()
-            child = os.fork()
-            if child:
-                # The intermediate process is done: nsinit, our child subreaper,
-                # inherits PID 1 when we exit.
-                chan.send(msg.PID, pid=child)
-                os._exit(0)
-        else:
-            chan.send(msg.PID, pid=os.getpid())
+        _become_container_process(chan, fork_pid1)
         chan.recv(msg.CONFIGURED)
         # Set only now: the parent of this process changed when the
         # intermediate one exited, and the signal fires on that change (prctl(2)).
@@ -301,6 +292,23 @@ def setup_first_process(ctx: ContainerContext, plugins: Plugins, active: set[str
         _finish_and_exec(ctx, hooks, chan, master)
 
     _child_guard(chan, body)
+
+
+def _become_container_process(chan: Channel, fork: bool) -> None:
+    """Fork when a new or joined pid namespace needs it, and tell nsinit the pid that runs the command.
+
+    unshare and setns of a pid (or time) namespace apply to children only
+    (pid_namespaces(7)); the intermediate process then exits, and nsinit, the
+    child subreaper, inherits its child.
+    """
+    if not fork:
+        chan.send(msg.PID, pid=os.getpid())
+        return
+    sys.stdout.flush()
+    child = os.fork()
+    if child:
+        chan.send(msg.PID, pid=child)
+        os._exit(0)
 
 
 def _enter_namespaces(ctx: ContainerContext, chan: Channel) -> bool:
@@ -411,13 +419,7 @@ def setup_joining_process(ctx: ContainerContext, plugins: Plugins, active: set[s
         chan.recv(msg.CONFIGURED)
         with Step("namespaces"):
             fork_needed = _join_namespaces(sysc, target)
-        if fork_needed:
-            child = os.fork()
-            if child:
-                chan.send(msg.PID, pid=child)
-                os._exit(0)
-        else:
-            chan.send(msg.PID, pid=os.getpid())
+        _become_container_process(chan, fork_needed)
         chan.recv(msg.ADOPTED)
         # Only now: the signal fires when the parent changes (prctl(2)).
         sysc.set_pdeathsig(signal.SIGKILL)
