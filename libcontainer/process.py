@@ -345,7 +345,13 @@ def _enter_namespaces(ctx: ContainerContext, chan: Channel) -> bool:
             pass
     rest = new & ~(sc.CLONE_NEWUSER | sc.CLONE_NEWCGROUP)
     if rest:
-        sysc.unshare(rest)
+        try:
+            sysc.unshare(rest)
+        except SyscallError as e:
+            if e.errno == errno.EPERM and os.geteuid() != 0 and not new & sc.CLONE_NEWUSER:
+                raise ContainerError("namespaces", f"{e} (without root, a container needs a user namespace: "
+                                     "add NEWUSER: true to namespaces)", errno=e.errno) from None
+            raise
     return bool(new & (sc.CLONE_NEWPID | sc.CLONE_NEWTIME)) or any(
         ns.path and ns.kind in ("NEWPID", "NEWTIME") for ns in spaces
     )

@@ -241,7 +241,9 @@ def test_rootless_fail_without_user_namespace_is_a_clear_permission_error(rootle
     _write(rootless_dir, {"namespaces": SAMPLE_NAMESPACES, "environment": ["PATH=/bin"]})
     r = _as_user(rootless_dir, "id")
     assert r.returncode == 125
-    assert r.stderr.strip() == "nsinit: namespaces: unshare CLONE_NEWNS|CLONE_NEWUTS|CLONE_NEWIPC|CLONE_NEWPID|CLONE_NEWNET: Operation not permitted"
+    assert r.stderr.strip() == ("nsinit: namespaces: unshare CLONE_NEWNS|CLONE_NEWUTS|CLONE_NEWIPC|CLONE_NEWPID|"
+                                "CLONE_NEWNET: Operation not permitted (without root, a container needs a user "
+                                "namespace: add NEWUSER: true to namespaces)")
 
 
 def test_rootless_cannot_map_other_host_ids(rootless_dir):
