@@ -23,13 +23,15 @@ Starting a container (``Container.create`` then ``Container.start``)::
             -- child unshares the other namespaces, setns() the joined ones,
                and (with a new pid namespace) forks the container's PID 1
     host    libcontainer_post_clone          child in all its namespaces, waiting
+            -- (with a new cgroup namespace: unshare CLONE_NEWCGROUP, now in its cgroups)
     inside  libcontainer_container_init      namespaces in place, before any mount
-            -- engine: rootfs, /proc, /sys, /dev, bind mounts, pivot_root, hostname
+            -- engine: rootfs, /proc, /sys, /dev, bind mounts, pivot_root, the tty
     inside  libcontainer_post_mount          rootfs is "/", before it is made read-only
-            -- engine: readonly paths and masks, readonly_fs, working_dir
+            -- engine: readonly paths and masks, readonly_fs, hostname, session keyring
     inside  libcontainer_pre_user            still root with every capability
             -- engine: setgroups, setgid, setuid (capabilities kept)
     inside  libcontainer_post_user           as the configured user
+            -- engine: working_dir (checked to be inside the container)
     inside  libcontainer_pre_exec            the very last step (security filters)
             -- engine: fds >= 3 close-on-exec; reports ready; waits for start
     host    libcontainer_post_start          the command has been exec'd
