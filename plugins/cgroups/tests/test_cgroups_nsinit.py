@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import time
 import uuid
 
@@ -185,3 +186,18 @@ def test_freezer_frozen_starts_paused_until_nsinit_resume(box):
     assert (tick.read_text() if tick.exists() else "") == before
     assert c.nsinit("resume").returncode == 0
     assert wait_for(lambda: tick.exists() and tick.read_text() != before)
+
+
+def test_fork_bomb_is_held_at_pids_limit_and_torn_down(box):
+    c = box(pids_limit=20)
+    # busybox sh exits when a fork fails, so PID 1 starts the bomb and execs sleep: it never forks again.
+    proc = c.popen("sh", "-c", "f() { f & f & wait; }; f 2>/dev/null & exec sleep 30")
+    pid = c.wait_running()
+    events = f"{box.dir('pids')}/pids.events"
+    assert wait_for(lambda: int(read(events).split()[1]) > 0, timeout=10)  # forks are being refused
+    stats = json.loads(c.nsinit("stats").stdout)
+    assert stats["pids"]["limit"] == 20 and stats["pids"]["current"] <= 20
+    assert subprocess.run(["true"]).returncode == 0  # the host still forks
+    os.kill(pid, signal.SIGKILL)
+    assert proc.wait(timeout=30) == 137
+    assert not os.path.exists(box.dir("pids"))
