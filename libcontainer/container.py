@@ -24,6 +24,7 @@ import re
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -181,6 +182,7 @@ class Container:
             return False
         old = st.read_state(self.root)
         if old is not None:
+            _kill_orphan(old)
             cfg = Config.from_dict(old.config)
             ctx = self._context(cfg, Process(args=[], env=[]))
             ctx.resources = old.resources
@@ -275,7 +277,8 @@ class Container:
     def _state(self, ctx: ContainerContext, pid: int) -> st.State:
         return st.State(pid=pid, start=st.process_start_time(pid) or "", id=ctx.id, rootfs=str(ctx.rootfs),
                         config=ctx.config.to_dict(), namespaces=st.stable_namespace_ids(pid),
-                        resources=ctx.resources, nsinit_pid=os.getpid())
+                        resources=ctx.resources, nsinit_pid=os.getpid(),
+                        nsinit_start=st.process_start_time(os.getpid()) or "")
 
     def _teardown(self, ctx: ContainerContext, hooks: Hooks) -> None:
         try:
@@ -412,6 +415,24 @@ def _spawn_setup(ctx: ContainerContext, hooks: Hooks, chan: Channel, target: int
         finally:
             os._exit(125)
     return pid
+
+
+def _kill_orphan(old: st.State) -> None:
+    """Kill the recorded PID 1 if it still runs (its nsinit was killed), and wait until it is gone."""
+    if st.process_start_time(old.pid) != old.start:
+        return
+    try:
+        os.kill(old.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    for _ in range(200):  # a SIGKILLed process is gone within milliseconds
+        try:
+            os.waitpid(old.pid, os.WNOHANG)  # ours when we are its subreaper
+        except ChildProcessError:
+            pass
+        if st.process_start_time(old.pid) != old.start:
+            return
+        time.sleep(0.01)
 
 
 def _kill_and_reap(pids: list[int]) -> None:

@@ -33,6 +33,7 @@ class State:
     namespaces: dict[str, str] = field(default_factory=dict)  # kind -> "mnt:[4026531840]" of PID 1
     resources: dict[str, dict[str, Any]] = field(default_factory=dict)  # per plugin, what it created
     nsinit_pid: int = 0  # the supervising nsinit
+    nsinit_start: str = ""  # its start time, to tell it from a process that reused its pid
 
 
 def process_start_time(pid: int) -> str | None:
@@ -138,6 +139,10 @@ def inspect(root: Path) -> tuple[State | None, str]:
         return None, STALE  # the recorded process is gone: ours died
     if state.pid != pid or state.start != start:
         return None, FORGED
+    if state.nsinit_pid and process_start_time(state.nsinit_pid) != state.nsinit_start:
+        # Its nsinit was killed and PID 1 has not died of it yet (the
+        # parent-death signal is on its way): clean up, killing it if need be.
+        return None, STALE
     if state.nsinit_pid and _parent_pid(state.pid) != state.nsinit_pid:
         return None, FORGED  # the container's PID 1 is always its nsinit's child
     current = namespace_ids(state.pid)

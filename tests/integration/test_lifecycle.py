@@ -402,3 +402,23 @@ def test_minimal_sample_config_runs_unchanged(container):
     assert r.returncode == 0, r.stderr
     lines = r.stdout.split()
     assert lines[:3] == ["koye", doc["user"], "lo"]
+
+
+def test_next_command_kills_a_pid_1_whose_nsinit_is_gone(container):
+    """Before the parent-death signal lands, the next command still finds a stale container."""
+    from libcontainer import state as st
+
+    container.write_config()
+    p = container.popen("sleep", "60")
+    pid = container.wait_running()
+    p.send_signal(signal.SIGSTOP)  # keep nsinit from reaping or cleaning; then make it look dead
+    try:
+        doc = st.read_state(container.path)
+        doc.nsinit_start = "0"  # the supervisor that wrote this is gone (or its pid was reused)
+        st.update_resources(container.path, doc)
+        r = container.exec("sh", "-c", "echo $$")
+        assert r.stdout.strip() == "1", r.stderr  # a new container, after the old PID 1 was killed
+        assert st.process_start_time(pid) is None
+    finally:
+        p.send_signal(signal.SIGKILL)
+        p.wait()

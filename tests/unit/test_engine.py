@@ -153,7 +153,8 @@ def test_unknown_user_or_group_fails_naming_it(etc, spec, message):
 
 def _state_for(pid: int, parent: int) -> st.State:
     return st.State(pid=pid, start=st.process_start_time(pid) or "", id="t", rootfs="/", config={},
-                    namespaces=st.stable_namespace_ids(pid), nsinit_pid=parent)
+                    namespaces=st.stable_namespace_ids(pid), nsinit_pid=parent,
+                    nsinit_start=st.process_start_time(parent) or "")
 
 
 def test_inspect_tells_live_stale_and_forged_apart(tmp_path):
@@ -175,6 +176,13 @@ def test_inspect_tells_live_stale_and_forged_apart(tmp_path):
         child.wait()
     # Its process is gone: stale.
     assert st.inspect(tmp_path)[1] == st.STALE
+    # Its supervising nsinit is gone (a pid reused by another process): stale, to be killed.
+    with subprocess.Popen(["sleep", "30"]) as other:
+        doc = _state_for(other.pid, os.getpid())
+        doc.nsinit_start = "1"
+        st.write_state(tmp_path, doc)
+        assert st.inspect(tmp_path)[1] == st.STALE
+        other.kill()
     st.remove_state(tmp_path)
     assert sorted(os.listdir(tmp_path)) == []
 
