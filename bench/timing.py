@@ -1,0 +1,57 @@
+"""Run a command and measure it: its wall time, or its peak RSS through GNU time."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+
+# GNU time: its wait4 reports the peak RSS of a child it forked while itself
+# using about 1 MiB.  Our own wait4 cannot: a child forked (or vforked) from
+# this interpreter is charged the interpreter's RSS until it execs.
+GNU_TIME = "/usr/bin/time"
+
+
+class CommandFailed(Exception):
+    """A measured command exited non-zero: its argv, status and stderr."""
+
+
+def _run(argv: list[str]) -> float:
+    """Spawn ``argv`` with stdin and stdout on /dev/null and wait; the wall time; CommandFailed unless it exits 0.
+
+    posix_spawn + wait4 keeps our own overhead (no shell, no pipes to drain)
+    the same for every runtime; stderr goes to a file so a failure can say why.
+    """
+    with tempfile.TemporaryFile() as err:
+        null = os.open(os.devnull, os.O_RDWR)
+        try:
+            actions = [(os.POSIX_SPAWN_DUP2, null, 0), (os.POSIX_SPAWN_DUP2, null, 1),
+                       (os.POSIX_SPAWN_DUP2, err.fileno(), 2)]
+            start = time.perf_counter()
+            pid = os.posix_spawnp(argv[0], argv, os.environ, file_actions=actions)
+            _, status = os.waitpid(pid, 0)
+            seconds = time.perf_counter() - start
+        finally:
+            os.close(null)
+        code = os.waitstatus_to_exitcode(status)
+        if code != 0:
+            err.seek(0)
+            text = err.read().decode(errors="replace").strip()[-2000:]
+            raise CommandFailed(f"{' '.join(argv)} exited {code}: {text}")
+    return seconds
+
+
+def wall_time(argv: list[str]) -> float:
+    """Seconds from spawning ``argv`` to reaping it."""
+    return _run(argv)
+
+
+def can_measure_rss() -> bool:
+    return os.access(GNU_TIME, os.X_OK)
+
+
+def peak_rss_kib(argv: list[str]) -> int:
+    """The peak RSS in KiB of ``argv``'s process (or of any child it reaped, whichever is larger)."""
+    with tempfile.NamedTemporaryFile("r") as out:
+        _run([GNU_TIME, "-f", "%M", "-o", out.name, *argv])
+        return int(out.read().split()[-1])
