@@ -7,6 +7,7 @@ core names none of them.  There is no module-level manager: each
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 from dataclasses import dataclass, field
@@ -134,15 +135,164 @@ def _describe(e: BaseException) -> str:
 
 
 def _debug() -> bool:
-    import os
-
     return bool(os.environ.get("NSINIT_DEBUG"))
 
 
-def _entry_points() -> list[Any]:
+# -- entry-point discovery, cached ----------------------------------------------------
+# importlib.metadata costs ~20 ms to import and a few more to scan sys.path, on
+# every container start: its answer is cached in a file, keyed on what it
+# reads (every sys.path entry and the metadata directories in it), so
+# installing, upgrading or removing a distribution anywhere on sys.path
+# invalidates it.
+
+CACHE_FORMAT = 1  # bump when the file's layout changes
+CACHE_KEYS_KEPT = 8  # sys.path layouts remembered (python -m from several directories, tests)
+METADATA_SUFFIXES = (".dist-info", ".egg-info")  # where importlib.metadata finds entry_points.txt
+
+
+@dataclass(frozen=True)
+class DistributionName:
+    """The part of a distribution a PluginInfo shows."""
+
+    name: str
+    version: str
+
+
+@dataclass(frozen=True)
+class CachedEntryPoint:
+    """An entry point as the cache keeps it; loads like importlib.metadata.EntryPoint."""
+
+    name: str
+    value: str  # "module" or "module:attr.attr"
+    dist: DistributionName | None
+
+    def load(self) -> Any:
+        import importlib
+
+        module, _, attrs = self.value.partition(":")
+        obj = importlib.import_module(module.strip())
+        for attr in filter(None, attrs.strip().split(".")):
+            obj = getattr(obj, attr)
+        return obj
+
+
+def _mtime(path: str) -> int | None:
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return None
+
+
+def _discovery_key() -> list[Any]:
+    """What importlib.metadata's answer depends on: each sys.path entry and its metadata, with mtimes.
+
+    A directory's mtime changes when an entry is added, removed or renamed
+    in it (pip install, uninstall, upgrade); entry_points.txt's own mtime
+    catches an edit in place.
+    """
+    key: list[Any] = []
+    for entry in sys.path:
+        path = os.path.abspath(entry or ".")
+        try:
+            with os.scandir(path) as it:
+                metadata = sorted(e.name for e in it if e.name.endswith(METADATA_SUFFIXES))
+        except OSError:  # a zip file, a path hook's name, or nothing
+            key.append([path, _mtime(path)])
+            continue
+        key.append([path, _mtime(path), [[m, _mtime(os.path.join(path, m, "entry_points.txt"))] for m in metadata]])
+    return key
+
+
+def _cache_file() -> str | None:
+    """$LIBCONTAINER_PLUGIN_CACHE, else in the venv, else under $XDG_CACHE_HOME; None when disabled (empty)."""
+    chosen = os.environ.get("LIBCONTAINER_PLUGIN_CACHE")
+    if chosen is not None:
+        return chosen or None
+    if sys.prefix != sys.base_prefix:
+        return os.path.join(sys.prefix, "var", "cache", "libcontainer", "plugins.json")
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "libcontainer", "plugins.json")
+
+
+def _trusted(st: os.stat_result) -> bool:
+    """Owned by us or root, and writable by nobody else: a cache that decides what code runs as root."""
+    import stat
+
+    return st.st_uid in (os.geteuid(), 0) and not st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+
+
+def _read_cache(path: str) -> list[dict[str, Any]]:
+    """The cache's entries, or [] when it is missing, unreadable, malformed or untrusted."""
+    import json
+
+    try:
+        if not _trusted(os.stat(os.path.dirname(path))):
+            return []
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return []
+    try:
+        with os.fdopen(fd, "rb") as f:
+            if not _trusted(os.fstat(f.fileno())):
+                return []
+            doc = json.loads(f.read())
+    except (OSError, ValueError):
+        return []
+    if not isinstance(doc, dict) or doc.get("format") != CACHE_FORMAT or not isinstance(doc.get("entries"), list):
+        return []
+    return [e for e in doc["entries"] if isinstance(e, dict) and "key" in e and isinstance(e.get("entry_points"), list)]
+
+
+def _write_cache(path: str, entries: list[dict[str, Any]]) -> None:
+    """Replace the cache atomically (write a private file, rename); silently give up when we cannot."""
+    import json
+
+    directory = os.path.dirname(path)
+    tmp = os.path.join(directory, f".plugins.{os.getpid()}.tmp")
+    try:
+        os.makedirs(directory, mode=0o755, exist_ok=True)
+        if not _trusted(os.stat(directory)):
+            return
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        with os.fdopen(fd, "w") as f:
+            json.dump({"format": CACHE_FORMAT, "entries": entries[:CACHE_KEYS_KEPT]}, f)
+        os.replace(tmp, path)
+    except OSError:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+
+
+def _scan_entry_points() -> list[CachedEntryPoint]:
     from importlib.metadata import entry_points
 
-    return list(entry_points(group=ENTRY_POINT_GROUP))
+    found = []
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        dist = getattr(ep, "dist", None)
+        found.append(CachedEntryPoint(ep.name, ep.value, DistributionName(dist.name, dist.version) if dist else None))
+    return found
+
+
+def _entry_points() -> list[Any]:
+    """The ``libcontainer.plugins`` entry points: from the cache when sys.path is unchanged, else scanned."""
+    path = _cache_file()
+    if path is None:
+        return list(_scan_entry_points())
+    key = _discovery_key()  # before scanning: an install during the scan makes the next start rescan
+    entries = _read_cache(path)
+    for entry in entries:
+        if entry["key"] == key:
+            try:
+                return [CachedEntryPoint(e["name"], e["value"], DistributionName(*e["dist"]) if e["dist"] else None)
+                        for e in entry["entry_points"]]
+            except (KeyError, TypeError, ValueError):
+                break  # malformed: scan and rewrite
+    found = _scan_entry_points()
+    fresh = {"key": key, "entry_points": [{"name": e.name, "value": e.value,
+                                           "dist": [e.dist.name, e.dist.version] if e.dist else None} for e in found]}
+    _write_cache(path, [fresh] + [e for e in entries if e["key"] != key])
+    return found
 
 
 def get_plugin_manager(extra: Iterable[tuple[str, Any]] = (), entry_points: bool = True) -> Plugins:

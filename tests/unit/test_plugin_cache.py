@@ -1,0 +1,162 @@
+"""The entry-point discovery cache: used when nothing changed, rebuilt when a distribution is installed or removed, ignored when others could have written it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from libcontainer import plugins
+
+DIST_INFO = "lct_cached_plugin-0.1.dist-info"
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    """A private cache file and an empty site directory on sys.path for the test to install into."""
+    path = tmp_path / "cache" / "plugins.json"
+    site = tmp_path / "site"
+    site.mkdir()
+    monkeypatch.setenv("LIBCONTAINER_PLUGIN_CACHE", str(path))
+    monkeypatch.syspath_prepend(str(site))
+    return path, site
+
+
+def install(site, name="lctcached", version="0.1"):
+    """A distribution with one libcontainer.plugins entry point, as pip would lay it out."""
+    info = site / DIST_INFO
+    info.mkdir(exist_ok=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: lct-cached-plugin\nVersion: {version}\n")
+    (info / "entry_points.txt").write_text(f"[libcontainer.plugins]\n{name} = lct_cached_plugin\n")
+
+
+def names() -> set[str]:
+    return {ep.name for ep in plugins._entry_points()}
+
+
+def forge(path, name="forged", value="os:system"):
+    """Add an entry point to every entry of the cache file, as an attacker with write access would."""
+    doc = json.loads(path.read_text())
+    for entry in doc["entries"]:
+        entry["entry_points"].append({"name": name, "value": value, "dist": ["evil", "6.6.6"]})
+    path.write_text(json.dumps(doc))
+
+
+def test_discovery_is_written_to_the_cache_and_read_back(cache):
+    path, _ = cache
+    first = names()
+    assert path.exists() and first == names()
+    forge(path)
+    assert "forged" in names()  # proof that the second answer came from the file
+
+
+def test_a_cached_start_does_not_import_importlib_metadata(tmp_path):
+    code = textwrap.dedent("""
+        import sys
+        from libcontainer.plugins import _entry_points
+        found = sorted(ep.name for ep in _entry_points())
+        print("importlib.metadata" in sys.modules, found)
+    """)
+    (tmp_path / "cache").mkdir()  # beforehand: the directory is on sys.path ('' is the cwd), its mtime in the key
+    env = {**os.environ, "LIBCONTAINER_PLUGIN_CACHE": str(tmp_path / "cache" / "plugins.json")}
+    run = lambda: subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path,
+                                 check=True).stdout.split(" ", 1)
+    scanned, first = run()
+    cached, second = run()
+    assert (scanned, cached) == ("True", "False")
+    assert first == second and "cgroups" in first
+
+
+def test_installing_a_distribution_invalidates_the_cache(cache):
+    _, site = cache
+    assert "lctcached" not in names()
+    install(site)
+    assert "lctcached" in names()
+
+
+def test_removing_a_distribution_invalidates_the_cache(cache):
+    _, site = cache
+    install(site)
+    assert "lctcached" in names()
+    for f in (site / DIST_INFO).iterdir():
+        f.unlink()
+    (site / DIST_INFO).rmdir()
+    assert "lctcached" not in names()
+
+
+def test_entry_points_edited_in_place_invalidate_the_cache(cache):
+    _, site = cache
+    install(site, name="before")
+    assert "before" in names()
+    ep = site / DIST_INFO / "entry_points.txt"
+    ep.write_text("[libcontainer.plugins]\nafter = lct_cached_plugin\n")
+    os.utime(ep, ns=(ep.stat().st_atime_ns, ep.stat().st_mtime_ns + 1_000_000))  # a coarse clock must not hide it
+    assert "after" in names() and "before" not in names()
+
+
+def test_cache_is_unused_when_a_distribution_is_installed_fail(cache):
+    """Twin: with the key ignored the stale answer would be served; the key is what invalidates."""
+    path, site = cache
+    names()
+    install(site)
+    doc = json.loads(path.read_text())
+    stale = doc["entries"][0]["entry_points"]
+    assert not any(e["name"] == "lctcached" for e in stale)
+    assert "lctcached" in names()
+
+
+def test_cache_writable_by_others_is_ignored(cache):
+    path, _ = cache
+    names()
+    forge(path)
+    os.chmod(path, 0o666)
+    assert "forged" not in names()
+
+
+def test_cache_writable_only_by_its_owner_is_trusted_fail(cache):
+    """Twin of the above: the same forged file, not writable by others, is believed."""
+    path, _ = cache
+    names()
+    forge(path)
+    os.chmod(path, 0o644)
+    assert "forged" in names()
+
+
+def test_cache_in_a_directory_writable_by_others_is_ignored(cache):
+    path, _ = cache
+    names()
+    forge(path)
+    os.chmod(path.parent, 0o777)
+    try:
+        assert "forged" not in names()
+    finally:
+        os.chmod(path.parent, 0o755)
+
+
+def test_cache_through_a_symlink_is_ignored(cache, tmp_path):
+    path, _ = cache
+    names()
+    forge(path)
+    real = tmp_path / "elsewhere.json"
+    os.replace(path, real)
+    path.symlink_to(real)
+    assert "forged" not in names()
+
+
+def test_malformed_cache_is_rebuilt(cache):
+    path, _ = cache
+    path.parent.mkdir(parents=True)
+    path.write_text("{not json")
+    assert "cgroups" in names()
+    assert json.loads(path.read_text())["format"] == plugins.CACHE_FORMAT
+
+
+def test_empty_cache_setting_disables_the_cache(cache, monkeypatch):
+    path, _ = cache
+    monkeypatch.setenv("LIBCONTAINER_PLUGIN_CACHE", "")
+    assert "cgroups" in names()
+    assert not path.exists()
