@@ -141,9 +141,8 @@ def _debug() -> bool:
 # -- entry-point discovery, cached ----------------------------------------------------
 # importlib.metadata costs ~20 ms to import and a few more to scan sys.path, on
 # every container start: its answer is cached in a file, keyed on what it
-# reads (every sys.path entry and the metadata directories in it), so
-# installing, upgrading or removing a distribution anywhere on sys.path
-# invalidates it.
+# reads (the metadata directories on sys.path), so installing, upgrading or
+# removing a distribution anywhere on sys.path invalidates it.
 
 CACHE_FORMAT = 1  # bump when the file's layout changes
 CACHE_KEYS_KEPT = 8  # sys.path layouts remembered (python -m from several directories, tests)
@@ -184,11 +183,13 @@ def _mtime(path: str) -> int | None:
 
 
 def _discovery_key() -> list[Any]:
-    """What importlib.metadata's answer depends on: each sys.path entry and its metadata, with mtimes.
+    """What importlib.metadata's answer depends on: the metadata directories on sys.path, with mtimes.
 
-    A directory's mtime changes when an entry is added, removed or renamed
-    in it (pip install, uninstall, upgrade); entry_points.txt's own mtime
-    catches an edit in place.
+    Each directory entry's listing of ``*.dist-info``/``*.egg-info`` names
+    catches an install, upgrade or removal; each entry_points.txt's mtime
+    catches a reinstall of the same version or an edit in place.  Not the
+    directories' own mtimes: the cwd is on sys.path under ``python -m``, and
+    nsinit writes its state files there.
     """
     key: list[Any] = []
     for entry in sys.path:
@@ -199,7 +200,7 @@ def _discovery_key() -> list[Any]:
         except OSError:  # a zip file, a path hook's name, or nothing
             key.append([path, _mtime(path)])
             continue
-        key.append([path, _mtime(path), [[m, _mtime(os.path.join(path, m, "entry_points.txt"))] for m in metadata]])
+        key.append([path, [[m, _mtime(os.path.join(path, m, "entry_points.txt"))] for m in metadata]])
     return key
 
 

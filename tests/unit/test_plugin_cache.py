@@ -61,7 +61,6 @@ def test_a_cached_start_does_not_import_importlib_metadata(tmp_path):
         found = sorted(ep.name for ep in _entry_points())
         print("importlib.metadata" in sys.modules, found)
     """)
-    (tmp_path / "cache").mkdir()  # beforehand: the directory is on sys.path ('' is the cwd), its mtime in the key
     env = {**os.environ, "LIBCONTAINER_PLUGIN_CACHE": str(tmp_path / "cache" / "plugins.json")}
     run = lambda: subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path,
                                  check=True).stdout.split(" ", 1)
@@ -69,6 +68,15 @@ def test_a_cached_start_does_not_import_importlib_metadata(tmp_path):
     cached, second = run()
     assert (scanned, cached) == ("True", "False")
     assert first == second and "cgroups" in first
+
+
+def test_other_files_in_a_sys_path_directory_keep_the_cache(cache):
+    """python -m nsinit puts the container's directory on sys.path; its state files must not invalidate."""
+    path, site = cache
+    names()
+    forge(path)
+    (site / "state.json").write_text("{}")
+    assert "forged" in names()
 
 
 def test_installing_a_distribution_invalidates_the_cache(cache):
