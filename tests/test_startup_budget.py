@@ -1,0 +1,67 @@
+"""The cold ``nsinit exec`` path imports only what the config at hand needs (issue 10's start-up budget).
+
+Not timed: each of these modules costs tens of milliseconds per container
+start, and the test fails as soon as one of them creeps onto the path, on any
+machine.  Modules are read from ``python -X importtime``, which lists every
+module imported for the first time by nsinit and by its forked setup process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.privileged
+
+# Never needed by a JSON config with namespaces, capabilities and loopback:
+# the CLI framework (nsinit exec has its own parser), YAML, netlink, and
+# entry-point scanning (the discovery cache answers).
+NOT_NEEDED = ("typer", "click", "yaml", "pyroute2", "importlib.metadata")
+
+MINIMAL = json.loads((Path(__file__).resolve().parent.parent / "sample_configs" / "minimal.json").read_text())
+LOOPBACK_ONLY = {
+    "namespaces": MINIMAL["namespaces"],
+    "capabilities": MINIMAL["capabilities"],
+    "networks": [{"type": "loopback", "address": "127.0.0.1/0", "gateway": "localhost", "mtu": 1500}],
+    "environment": ["PATH=/bin"],
+}
+
+
+def imported_by_exec(container, env: dict[str, str] | None = None) -> set[str]:
+    """Modules a cold ``nsinit exec true`` imports, after one start to fill the discovery cache."""
+    container.exec("true")
+    result = subprocess.run([sys.executable, "-X", "importtime", "-m", "nsinit", "exec", "true"], cwd=container.path,
+                            capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+                            env={**os.environ, **(env or {})})
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = [line for line in result.stderr.splitlines() if line.startswith("import time:") and "|" in line]
+    return {line.rsplit("|", 1)[1].strip() for line in lines[1:]}  # lines[0] is the header
+
+
+def unneeded(modules: set[str]) -> list[str]:
+    """The modules of NOT_NEEDED (or their submodules) among ``modules``."""
+    return sorted(m for m in modules if any(m == bad or m.startswith(bad + ".") for bad in NOT_NEEDED))
+
+
+def test_cold_exec_of_a_minimal_json_config_imports_only_what_it_needs(container):
+    container.write_config(LOOPBACK_ONLY)
+    modules = imported_by_exec(container)
+    assert "libcontainer.container" in modules  # the listing is real: the engine itself shows up
+    assert unneeded(modules) == []
+
+
+def test_cold_exec_of_a_yaml_config_imports_yaml_fail(container):
+    """Twin: the check sees an import when the config does need it."""
+    container.write_config(LOOPBACK_ONLY, name="container.yaml")
+    assert "yaml" in unneeded(imported_by_exec(container))
+
+
+def test_cold_exec_without_the_discovery_cache_imports_importlib_metadata_fail(container):
+    """Twin: with the cache disabled, entry points are scanned and the check says so."""
+    container.write_config(LOOPBACK_ONLY)
+    assert "importlib.metadata" in unneeded(imported_by_exec(container, {"LIBCONTAINER_PLUGIN_CACHE": ""}))
