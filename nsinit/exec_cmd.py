@@ -6,6 +6,7 @@ per-container path.
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import sys
@@ -101,6 +102,7 @@ def run(root: str, args: list[str], tty: bool | None) -> int:
 
             copy_window_size(0, proc.tty_master)  # before exec: the command may ask at once
         proc.start()
+        gc.enable()  # off for the start (nsinit/__main__.py); a long supervision may make cycles
         if proc.tty_master is not None:
             from libcontainer.tty import relay
 
