@@ -19,6 +19,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--burst", type=int, default=5, help="containers the Python API runs back to back per round")
     p.add_argument("--out", type=Path, default=RESULTS, help="directory of the .md, .json and .png")
     p.add_argument("--chart", type=Path, help="write the PNG here instead of OUT/bench-STAMP.png")
+    p.add_argument("--skip", action="append", default=[], choices=["runc", "bwrap", "unshare"],
+                   help="leave a peer out, as if it were not installed (repeatable)")
     args = p.parse_args(argv)
     if min(args.rounds, args.burst) < 1 or args.warmup < 0:
         p.error("--rounds and --burst must be at least 1, --warmup at least 0")
@@ -35,11 +37,12 @@ def main(argv: list[str]) -> int:
     from .machine import describe
     from .workloads import Tools
 
-    machine = describe(Tools())
+    tools = Tools().without(args.skip)
+    machine = describe(tools)
     settings = (f"{args.rounds} measured rounds after {args.warmup} warm-up rounds, runtimes alternated "
                 f"(rotating order); the Python API runs {args.burst} containers back to back per round.")
     started = time.strftime("%Y%m%d-%H%M%S")
-    results = run(args.warmup, args.rounds, args.burst, lambda m: print(f"bench: {m}", file=sys.stderr, flush=True))
+    results = run(tools, args.warmup, args.rounds, args.burst, lambda m: print(f"bench: {m}", file=sys.stderr, flush=True))
     text = report.markdown(results, machine, settings)
     print(text)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import tempfile
 import time
 
@@ -10,10 +12,26 @@ import time
 # using about 1 MiB.  Our own wait4 cannot: a child forked (or vforked) from
 # this interpreter is charged the interpreter's RSS until it execs.
 GNU_TIME = "/usr/bin/time"
+TIMEOUT = 60  # seconds one command (or one API burst) may take before it counts as hung
 
 
 class CommandFailed(Exception):
     """A measured command exited non-zero: its argv, status and stderr."""
+
+
+@contextlib.contextmanager
+def deadline(seconds: float):
+    """Raise TimeoutError in the block after ``seconds`` (SIGALRM: the harness is single-threaded)."""
+    def expire(_sig: int, _frame: object) -> None:
+        raise TimeoutError(f"no answer in {seconds:g} s")
+
+    old = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
 
 
 def _run(argv: list[str]) -> float:
@@ -29,7 +47,13 @@ def _run(argv: list[str]) -> float:
                        (os.POSIX_SPAWN_DUP2, err.fileno(), 2)]
             start = time.perf_counter()
             pid = os.posix_spawnp(argv[0], argv, os.environ, file_actions=actions)
-            _, status = os.waitpid(pid, 0)
+            try:
+                with deadline(TIMEOUT):
+                    _, status = os.waitpid(pid, 0)
+            except TimeoutError:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                raise CommandFailed(f"{' '.join(argv)} hung: killed after {TIMEOUT} s") from None
             seconds = time.perf_counter() - start
         finally:
             os.close(null)

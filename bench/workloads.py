@@ -77,9 +77,15 @@ def unshare_argv(unshare: str, rootfs: Path) -> list[str]:
 class Tools:
     """The peers found on this machine; None when missing."""
 
-    runc: str | None = shutil.which("runc")
-    bwrap: str | None = shutil.which("bwrap")
-    unshare: str | None = shutil.which("unshare")
+    runc: str | None = field(default_factory=lambda: shutil.which("runc"))
+    bwrap: str | None = field(default_factory=lambda: shutil.which("bwrap"))
+    unshare: str | None = field(default_factory=lambda: shutil.which("unshare"))
+
+    def without(self, names: list[str]) -> Tools:
+        """The same, as if ``names`` were not installed (``bench/run --skip``)."""
+        for name in names:
+            setattr(self, name, None)
+        return self
 
     def missing(self) -> list[str]:
         return [name for name in ("runc", "bwrap", "unshare") if getattr(self, name) is None]
