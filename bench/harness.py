@@ -234,27 +234,12 @@ def remove_cgroups() -> list[str]:
 
 
 def compile_bytecode() -> list[str]:
-    """Compile libcontainer, nsinit and the plugins' packages to __pycache__, as ``pip install`` does.
-
-    An editable install has no bytecode, and with PYTHONDONTWRITEBYTECODE set
-    (as in this project's sessions) every start would compile ~50 modules
-    again (~50 ms), which no installed nsinit does.
-    """
-    import compileall
-    import importlib.util
-
-    from libcontainer.plugins import _entry_points
-
-    modules = ["libcontainer", "nsinit"] + [ep.value.partition(":")[0].strip().split(".")[0] for ep in _entry_points()]
-    done = []
-    for name in dict.fromkeys(modules):
-        spec = importlib.util.find_spec(name)
-        if spec is None:
-            continue
-        for location in spec.submodule_search_locations or [os.path.dirname(spec.origin or "")]:
-            if location and compileall.compile_dir(location, quiet=1):
-                done.append(name)
-    return done
+    """Run bench/bytecode.py with nsinit's interpreter: the packages it compiled."""
+    out = subprocess.run([sys.executable, str(Path(__file__).with_name("bytecode.py"))], capture_output=True,
+                         text=True, timeout=120, cwd="/", stdin=subprocess.DEVNULL)
+    if out.returncode != 0:
+        raise CommandFailed(f"compiling bytecode failed: {out.stderr.strip()[-2000:]}")
+    return out.stdout.split("\n")[:-1]
 
 
 def run(tools: Tools, warmup: int, rounds: int, burst: int, progress: Callable[[str], None]) -> Results:
@@ -267,7 +252,7 @@ def run(tools: Tools, warmup: int, rounds: int, burst: int, progress: Callable[[
     joined = JoinedContainers(ws, tools)
     try:
         compiled = compile_bytecode()
-        results.notes.append(f"bytecode compiled beforehand, as pip install does: {', '.join(compiled)}")
+        results.notes.append(f"bytecode compiled beforehand, as pip install does: {', '.join(compiled)}")  # see bytecode.py
         ws.build(cgroups=True)
         why = probe_cgroups(ws)
         if why:
