@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import sys
-import traceback
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
@@ -130,6 +129,8 @@ def _describe(e: BaseException) -> str:
     if not isinstance(e, (OSError, ValueError, RuntimeError, LibcontainerError)):
         msg = f"{type(e).__name__}: {msg}"
     if _debug():
+        import traceback  # only when debugging: 1.5 ms off every start
+
         traceback.print_exception(e, file=sys.stderr)
     return msg
 
