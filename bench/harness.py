@@ -110,9 +110,9 @@ class JoinedContainers:
 
     def start_runc(self) -> None:
         assert self.tools.runc
+        self.runc_started = True  # stop() deletes it even if `run -d` failed half-way
         subprocess.run(self.ws.runc(self.tools.runc, "run", "-d", "--bundle", str(self.ws.runc_join), RUNC_JOIN_ID),
                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, check=True, timeout=30)
-        self.runc_started = True
 
     def stop(self) -> None:
         if self.nsinit is not None:
@@ -137,8 +137,11 @@ def _quiet(argv: list[str]) -> None:
 
 def probe_cgroups(ws: Workspace) -> str | None:
     """None when nsinit puts the container in the memory cgroup; else why not."""
-    out = subprocess.run([*nsinit_command(), "exec", "--root", str(ws.cold), "cat", "/proc/self/cgroup"],
-                         stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    try:
+        out = subprocess.run([*nsinit_command(), "exec", "--root", str(ws.cold), "cat", "/proc/self/cgroup"],
+                             stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        return f"nsinit exec with a cgroups key hung for {TIMEOUT} s"
     if out.returncode != 0:
         return f"nsinit exec with a cgroups key failed: {out.stderr.strip()}"
     for line in out.stdout.splitlines():
@@ -262,9 +265,13 @@ def run(tools: Tools, warmup: int, rounds: int, burst: int, progress: Callable[[
             ws.build_runc(tools.runc)
         cold, join = make_cases(ws, tools, results, cgroups=why is None)
         progress("starting the containers to join")
-        joined.start_nsinit()
-        if tools.runc:
-            joined.start_runc()
+        for start, name in ((joined.start_nsinit, NSINIT_JOIN), (joined.start_runc if tools.runc else None, RUNC_EXEC)):
+            try:
+                if start is not None:
+                    start()
+            except (CommandFailed, OSError, subprocess.SubprocessError) as e:
+                results.notes.append(f"{name}: not measured, the container to join did not start: {e}")
+                join = [c for c in join if c.name != name]
         api = ApiWorker(ws.api)
         alternate(cold + join, api, warmup, rounds, burst, results, progress)
     finally:
