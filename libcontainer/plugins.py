@@ -189,8 +189,9 @@ def _discovery_key() -> list[Any]:
     Each directory entry's listing of ``*.dist-info``/``*.egg-info`` names
     catches an install, upgrade or removal; each entry_points.txt's mtime
     catches a reinstall of the same version or an edit in place.  Not the
-    directories' own mtimes: the cwd is on sys.path under ``python -m``, and
-    nsinit writes its state files there.
+    directories' own mtimes, nor directories without metadata: the cwd is on
+    sys.path under ``python -m``, and nsinit writes its state files there, in
+    a different directory for each container.
     """
     key: list[Any] = []
     for entry in sys.path:
@@ -201,7 +202,8 @@ def _discovery_key() -> list[Any]:
         except OSError:  # a zip file, a path hook's name, or nothing
             key.append([path, _mtime(path)])
             continue
-        key.append([path, [[m, _mtime(os.path.join(path, m, "entry_points.txt"))] for m in metadata]])
+        if metadata:  # a directory without any (a container's, under python -m) cannot change the answer
+            key.append([path, [[m, _mtime(os.path.join(path, m, "entry_points.txt"))] for m in metadata]])
     return key
 
 

@@ -79,6 +79,17 @@ def test_other_files_in_a_sys_path_directory_keep_the_cache(cache):
     assert "forged" in names()
 
 
+def test_another_directory_without_metadata_on_sys_path_keeps_the_cache(cache, tmp_path, monkeypatch):
+    """python -m nsinit in another container's directory: the same plugins, the same cache entry."""
+    path, _ = cache
+    names()
+    forge(path)
+    other = tmp_path / "another-container"
+    other.mkdir()
+    monkeypatch.syspath_prepend(str(other))
+    assert "forged" in names()
+
+
 def test_installing_a_distribution_invalidates_the_cache(cache):
     _, site = cache
     assert "lctcached" not in names()
