@@ -102,9 +102,9 @@ class JoinedContainers:
     def start_nsinit(self) -> None:
         self.nsinit = subprocess.Popen([*nsinit_command(), "exec", "--root", str(self.ws.join), *SLEEP],
                                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
-        deadline = time.monotonic() + 20
+        until = time.monotonic() + 20
         while not ((self.ws.join / "state.json").exists() and (self.ws.join / "pid").exists()):
-            if self.nsinit.poll() is not None or time.monotonic() > deadline:
+            if self.nsinit.poll() is not None or time.monotonic() > until:
                 raise CommandFailed(f"the nsinit container to join did not start (nsinit exited {self.nsinit.poll()})")
             time.sleep(0.01)
 
