@@ -409,9 +409,12 @@ def test_next_command_kills_a_pid_1_whose_nsinit_is_gone(container):
     from libcontainer import state as st
 
     container.write_config()
-    p = container.popen("sleep", "60")
+    p = container.popen("sh", "-c", "echo ready; sleep 60")
     pid = container.wait_running()
-    p.send_signal(signal.SIGSTOP)  # keep nsinit from reaping or cleaning; then make it look dead
+    # Started (not still in create, holding the directory's lock): then stopped,
+    # so that it neither reaps nor cleans up, and made to look dead.
+    assert p.stdout.readline().strip() == "ready"
+    p.send_signal(signal.SIGSTOP)
     try:
         doc = st.read_state(container.path)
         doc.nsinit_start = "0"  # the supervisor that wrote this is gone (or its pid was reused)
