@@ -216,6 +216,14 @@ def _switch_user(ctx: ContainerContext, hooks: Hooks) -> None:
         hooks("post_user")
 
 
+def _become_user_and_exec(ctx: ContainerContext, hooks: Hooks, chan: Channel, master: int | None) -> None:
+    """The steps every process of the container ends with, first or joining."""
+    with Step("keyring"):
+        _new_session_keyring(ctx)
+    _switch_user(ctx, hooks)
+    _finish_and_exec(ctx, hooks, chan, master)
+
+
 def _finish_and_exec(ctx: ContainerContext, hooks: Hooks, chan: Channel, master: int | None) -> None:
     proc = ctx.process
     with Step("working_dir"):
@@ -286,10 +294,7 @@ def setup_first_process(ctx: ContainerContext, plugins: Plugins, active: set[str
         if ctx.config.hostname:
             with Step("hostname"):
                 sysc.sethostname(ctx.config.hostname)
-        with Step("keyring"):
-            _new_session_keyring(ctx)
-        _switch_user(ctx, hooks)
-        _finish_and_exec(ctx, hooks, chan, master)
+        _become_user_and_exec(ctx, hooks, chan, master)
 
     _child_guard(chan, body)
 
@@ -430,10 +435,7 @@ def setup_joining_process(ctx: ContainerContext, plugins: Plugins, active: set[s
         # Only now: the signal fires when the parent changes (prctl(2)).
         sysc.set_pdeathsig(signal.SIGKILL)
         master = _setup_console(ctx, None)
-        with Step("keyring"):
-            _new_session_keyring(ctx)
-        _switch_user(ctx, hooks)
-        _finish_and_exec(ctx, hooks, chan, master)
+        _become_user_and_exec(ctx, hooks, chan, master)
 
     _child_guard(chan, body)
 

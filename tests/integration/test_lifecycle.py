@@ -254,25 +254,36 @@ def test_working_dir_is_used_and_checked(container):
     assert "working_dir: /missing: No such file or directory" in r.stderr
 
 
-def test_tty_gives_a_new_pseudo_terminal(container):
+def _nsinit_in_pty(container, script: str) -> tuple[int, int]:
+    """``nsinit exec sh -c SCRIPT`` with a pty of the test's as its terminal: (pid, master fd)."""
     import pty
 
-    container.write_config(tty=True)
     from libcontainer.testing.fixtures import nsinit_command
 
     pid, master = pty.fork()
     if pid == 0:
         os.chdir(container.path)
-        os.execv(nsinit_command()[0], nsinit_command() + ["exec", "sh", "-c", "tty; readlink /proc/self/fd/0; ls -l /dev/console"])
+        os.execv(nsinit_command()[0], nsinit_command() + ["exec", "sh", "-c", script])
+    return pid, master
+
+
+def _read_to_eof(master: int) -> bytes:
     out = b""
     while True:
         try:
             data = os.read(master, 4096)
-        except OSError:
+        except OSError:  # EIO: the other end is closed
             break
         if not data:
             break
         out += data
+    return out
+
+
+def test_tty_gives_a_new_pseudo_terminal(container):
+    container.write_config(tty=True)
+    pid, master = _nsinit_in_pty(container, "tty; readlink /proc/self/fd/0; ls -l /dev/console")
+    out = _read_to_eof(master)
     _, status = os.waitpid(pid, 0)
     os.close(master)
     text = out.decode()
@@ -358,17 +369,11 @@ def test_without_restrictions_proc_sys_is_writable_in_own_namespaces_fail(contai
 
 def test_tty_relays_window_size_changes(container):
     import fcntl
-    import pty
     import struct
     import termios
 
-    from libcontainer.testing.fixtures import nsinit_command
-
     container.write_config(tty=True)
-    pid, master = pty.fork()
-    if pid == 0:
-        os.chdir(container.path)
-        os.execv(nsinit_command()[0], nsinit_command() + ["exec", "sh", "-c", "stty size; read x; stty size"])
+    pid, master = _nsinit_in_pty(container, "stty size; read x; stty size")
     fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
     out = b""
     while b"\n" not in out:
@@ -377,14 +382,7 @@ def test_tty_relays_window_size_changes(container):
     os.kill(pid, signal.SIGWINCH)
     time.sleep(0.3)
     os.write(master, b"go\r")
-    while True:
-        try:
-            data = os.read(master, 4096)
-        except OSError:
-            break
-        if not data:
-            break
-        out += data
+    out += _read_to_eof(master)
     os.waitpid(pid, 0)
     os.close(master)
     sizes = [ln.strip() for ln in out.decode().splitlines() if ln.strip() and ln.strip()[0].isdigit()]
