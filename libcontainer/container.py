@@ -92,6 +92,7 @@ class ContainerProcess:
             chan.close()
         if self.first:
             self.hooks("post_start", pid=self.pid)
+            _debug_pause("after_start")
 
     def _take_channel(self) -> Channel:
         if self.chan is None:
@@ -138,6 +139,21 @@ class ContainerProcess:
         if self.tty_master is not None:
             os.close(self.tty_master)
             self.tty_master = None
+
+
+def _debug_pause(point: str) -> None:
+    """Stop here when NSINIT_DEBUG_PAUSE names this point: fault-injection tests.
+
+    The security suite SIGKILLs nsinit at each point of the setup (after the
+    cgroups, after the veth pair, after start) and checks that the next nsinit
+    command removes everything.  Nothing is paused unless asked for; the
+    process announces where it waits on stderr so the test knows when to kill.
+    """
+    if os.environ.get("NSINIT_DEBUG_PAUSE") == point:
+        sys.stderr.write(f"nsinit: paused at {point} (pid {os.getpid()})\n")
+        sys.stderr.flush()
+        while True:
+            signal.pause()
 
 
 def _waitpid(pid: int) -> int:
@@ -233,6 +249,7 @@ class Container:
         pids: list[int] = []
         try:
             hooks("pre_clone")
+            _debug_pause("after_pre_clone")
             _become_subreaper(ctx)
             parent_chan, child_chan = Channel.pair()
             setup_pid = _spawn_setup(ctx, hooks, child_chan, target=None)
@@ -244,6 +261,7 @@ class Container:
             ctx.pid = pid
             hooks("post_clone", pid=pid)
             st.write_state(self.root, self._state(ctx, pid))
+            _debug_pause("after_post_clone")
             parent_chan.send(msg.CONFIGURED)
             master = _recv_ready(parent_chan)
             # Plugins may have recorded more while the child set up.
@@ -312,6 +330,7 @@ class Container:
         parent_chan = child_chan = None
         pids: list[int] = []
         try:
+            hooks("pre_join")
             _become_subreaper(ctx)
             parent_chan, child_chan = Channel.pair()
             setup_pid = _spawn_setup(ctx, hooks, child_chan, target=found.pid)

@@ -40,6 +40,7 @@ Starting a container (``Container.create`` then ``Container.start``)::
 
 Joining a running container (``Container.join``)::
 
+    host    libcontainer_pre_join            before the joining process is forked
     host    libcontainer_join                a fresh process exists, still on the host
             -- engine: setns into every namespace of PID 1 (user first), fork
     inside  libcontainer_pre_user / libcontainer_post_user / libcontainer_pre_exec
@@ -54,7 +55,8 @@ container is torn down (``libcontainer_post_exit`` runs) before nsinit exits
 125.  Hooks marked *host* run in nsinit's own process.  From post_mount on, the
 setup process sees only the container's filesystem: a module that an inside
 hook imports lazily must be imported no later than ``libcontainer_pre_clone``
-(or at the plugin's import), or the import fails inside the container.  Every hook receives
+(``libcontainer_pre_join`` for a join) or at the plugin's import, or the
+import fails inside the container.  Every hook receives
 ``container``, a :class:`libcontainer.context.ContainerContext`: the config,
 the state directory, the rootfs, the syscall door, the process being started,
 and ``resources``, a dict in which a plugin records, under its own name, what it
@@ -243,6 +245,17 @@ def libcontainer_post_exit(container: ContainerContext) -> None:
     (then ``container.stale`` is true and ``container.resources`` comes from
     state.json).  Must tolerate resources that are already gone.  Every
     plugin's implementation runs even when another raises.
+    """
+
+
+@hookspec
+def libcontainer_pre_join(container: ContainerContext) -> None:
+    """Host side, before the process that joins a running container is forked.
+
+    The joining process enters the container's mount namespace before its
+    inside hooks run, so a C extension or shared library they need (libcap,
+    libseccomp) must be loaded here, in nsinit's process, to be inherited by
+    the fork.  Nothing may be created: a join has nothing to clean up.
     """
 
 
