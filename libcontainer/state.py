@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,12 @@ class State:
     resources: dict[str, dict[str, Any]] = field(default_factory=dict)  # per plugin, what it created
     nsinit_pid: int = 0  # the supervising nsinit
     nsinit_start: str = ""  # its start time, to tell it from a process that reused its pid
+
+    def to_json(self) -> str:
+        # Field by field, not dataclasses.asdict: asdict deep-copies the whole
+        # config (~9,500 calls, 1.1 ms a write), and every field is JSON already.
+        # Compact: json's C encoder is used only without indent.
+        return json.dumps({f.name: getattr(self, f.name) for f in fields(self)}, sort_keys=True)
 
 
 def process_start_time(pid: int) -> str | None:
@@ -70,15 +76,23 @@ def namespace_ids(pid: int) -> dict[str, str]:
     return out
 
 
-def write_state(root: Path, state: State) -> None:
-    """Write state.json, then start, then pid: the pid file appears last, complete."""
-    _atomic_write(root / STATE_FILE, json.dumps(asdict(state), indent=2, sort_keys=True) + "\n")
+def write_state(root: Path, state: State) -> str:
+    """Write state.json, then start, then pid: the pid file appears last, complete.
+
+    Returns the text written to state.json, for :func:`update_resources`.
+    """
+    text = state.to_json()
+    _atomic_write(root / STATE_FILE, text + "\n")
     _atomic_write(root / START_FILE, state.start + "\n")
     _atomic_write(root / PID_FILE, f"{state.pid}\n")
+    return text
 
 
-def update_resources(root: Path, state: State) -> None:
-    _atomic_write(root / STATE_FILE, json.dumps(asdict(state), indent=2, sort_keys=True) + "\n")
+def update_resources(root: Path, state: State, written: str) -> None:
+    """Write state.json again if plugins recorded more since ``written``."""
+    text = state.to_json()
+    if text != written:
+        _atomic_write(root / STATE_FILE, text + "\n")
 
 
 def read_state(root: Path) -> State | None:
