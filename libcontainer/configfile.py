@@ -213,6 +213,7 @@ def parse_config(doc: Any, source: str, plugins: Plugins) -> Config:
     """Validate and normalise ``doc`` against every plugin's schema, then their cross-field checks."""
     if not isinstance(doc, dict):
         raise ConfigError(source, [ConfigProblem("$", f"the top level must be a mapping of config keys, got {describe(doc)}")])
+    plugins.require(doc)  # import the (deferred) plugins that own its keys
     problems: list[ConfigProblem] = []
     canonical: dict[str, Any] = {}
     for key, value in doc.items():  # in the document's order, so problems are too
@@ -274,6 +275,7 @@ def load_config(path: str | os.PathLike, plugins: Plugins | None = None) -> Conf
 
 def combined_schema(plugins: Plugins) -> dict[str, Any]:
     """One JSON Schema (draft 2020-12) for container.json/yaml, from the core's and every plugin's keys."""
+    plugins.load_all()
     properties = {}
     for key in sorted(plugins.schemas):
         fragment = dict(plugins.schemas[key])

@@ -43,7 +43,7 @@ def default_plugins() -> Plugins:
     """The installed plugins, discovered once per process."""
     from .plugins import get_plugin_manager
 
-    return get_plugin_manager()
+    return get_plugin_manager(lazy=True)
 
 
 def container_id(root: Path) -> str:

@@ -40,20 +40,32 @@ class PluginInfo:
 
 
 class Plugins:
-    """A pluggy manager plus what libcontainer needs on top: key ownership."""
+    """A pluggy manager plus what libcontainer needs on top: key ownership.
 
-    def __init__(self, pm: pluggy.PluginManager, infos: dict[str, PluginInfo]) -> None:
+    Plugins may be *deferred*: known from the discovery cache, with the keys
+    they owned when last loaded, but not imported until a config uses one of
+    those keys (:meth:`require`).  Importing only what the config needs keeps
+    every nsinit command from paying for every installed plugin.
+    """
+
+    def __init__(self, pm: pluggy.PluginManager, infos: dict[str, PluginInfo],
+                 deferred: dict[str, Any] | None = None) -> None:
         self.pm = pm
-        self.infos = infos  # by plugin name, loaded and failed
-        self.schemas: dict[str, dict[str, Any]] = {}  # key -> JSON Schema fragment
-        self.owners: dict[str, str] = {}  # key -> plugin name
+        self.infos = infos  # by plugin name, loaded, deferred and failed
+        self.schemas: dict[str, dict[str, Any]] = {}  # key -> JSON Schema fragment (loaded plugins)
+        self.owners: dict[str, str] = {}  # key -> plugin name (loaded plugins)
         self.formats: dict[str, Any] = {}
+        self.deferred: dict[str, Any] = dict(deferred or {})  # name -> entry point, not imported yet
+        self._collected: set[str] = set()
         self._collect()
+        self._check_deferred_keys()
 
     # -- discovery -------------------------------------------------------------
     def _collect(self) -> None:
         for impl in self.pm.hook.libcontainer_config_schema.get_hookimpls():
             name = self.pm.get_name(impl.plugin)
+            if name in self._collected:
+                continue
             result = impl.function() or {}
             for key, schema in result.items():
                 if key in self.owners:
@@ -64,27 +76,67 @@ class Plugins:
                 self.schemas[key] = schema
             if name in self.infos:
                 self.infos[name].keys = sorted(result)
+        self.formats.clear()
         for impl in self.pm.hook.libcontainer_config_formats.get_hookimpls():
             self.formats.update(impl.function() or {})
         for name, info in self.infos.items():
             plugin = self.pm.get_plugin(name)
-            if plugin is not None:
+            if plugin is not None and name not in self._collected:
+                self._collected.add(name)
                 info.hooks = sorted(
                     h.name for h in self.pm.get_hookcallers(plugin) or [] if not h.name.startswith("libcontainer_config")
                 )
+
+    def _check_deferred_keys(self) -> None:
+        """A key claimed twice is an error even when the claimants are not imported."""
+        claimed = dict(self.owners)
+        for name, ep in sorted(self.deferred.items()):
+            for key in ep.keys:
+                if key in claimed:
+                    raise PluginConflict(f"config key {key!r} is claimed by two plugins: {claimed[key]} and {name}")
+                claimed[key] = name
+
+    def require(self, keys: Iterable[Any]) -> None:
+        """Import the deferred plugins that own any of ``keys``.
+
+        A key that no plugin is known to own imports every deferred plugin: the
+        cache may predate an edit, and the unknown-key message must be right.
+        """
+        if not self.deferred:
+            return
+        keys = {k for k in keys if isinstance(k, str)}
+        wanted = {n for n, ep in self.deferred.items() if keys & set(ep.keys)}
+        known = set(self.owners).union(*(ep.keys for ep in self.deferred.values()))
+        if keys - known:
+            wanted = set(self.deferred)
+        if wanted:
+            self._load_deferred(wanted)
+
+    def load_all(self) -> None:
+        """Import every deferred plugin (``nsinit config schema``, ``nsinit plugins``)."""
+        if self.deferred:
+            self._load_deferred(set(self.deferred))
+
+    def _load_deferred(self, names: set[str]) -> None:
+        for name in sorted(names):
+            _load_entry_point(self.pm, self.deferred.pop(name), self.infos[name])
+        self._collect()
+        if not self.deferred:
+            _check_pending(self.pm)
 
     @property
     def failed(self) -> dict[str, str]:
         return {n: i.error for n, i in self.infos.items() if i.error}
 
     def active(self, keys: Iterable[str]) -> set[str]:
-        """Plugins active for a config with these top-level keys."""
+        """Plugins active for a config with these top-level keys (imported now if deferred)."""
         keys = set(keys)
+        self.require(keys)
         owning = {n for n, i in self.infos.items() if not i.error and i.keys}
         active = {n for n in self.infos if not self.infos[n].error and n not in owning}
         active.add(CORE_PLUGIN)
         active |= {self.owners[k] for k in keys if k in self.owners}
-        return active
+        return active - set(self.deferred)
 
     # -- calling ---------------------------------------------------------------
     def call(self, hook: str, active: set[str] | None, *, collect_errors: bool = False, **kwargs: Any) -> list[Any]:
@@ -145,7 +197,7 @@ def _debug() -> bool:
 # reads (the metadata directories on sys.path), so installing, upgrading or
 # removing a distribution anywhere on sys.path invalidates it.
 
-CACHE_FORMAT = 1  # bump when the file's layout changes
+CACHE_FORMAT = 2  # bump when the file's layout changes
 CACHE_KEYS_KEPT = 8  # sys.path layouts remembered (python -m from several directories, tests)
 METADATA_SUFFIXES = (".dist-info", ".egg-info")  # where importlib.metadata finds entry_points.txt
 
@@ -165,15 +217,33 @@ class CachedEntryPoint:
     name: str
     value: str  # "module" or "module:attr.attr"
     dist: DistributionName | None
+    keys: tuple[str, ...] | None = None  # config keys its plugin owned when last loaded; None: not known
+    source: list[Any] | None = None  # [directory of its module, newest mtime of its .py files] then
 
     def load(self) -> Any:
-        import importlib
-
         module, _, attrs = self.value.partition(":")
-        obj = importlib.import_module(module.strip())
+        # __import__, not importlib.import_module: the same import, but through
+        # the interpreter's own path, so ``python -X importtime`` lists it.
+        __import__(module.strip())
+        obj = sys.modules[module.strip()]
         for attr in filter(None, attrs.strip().split(".")):
             obj = getattr(obj, attr)
         return obj
+
+
+def _source_stamp(directory: str) -> int | None:
+    """The newest mtime of the .py files in ``directory`` (an editable plugin edited in place)."""
+    try:
+        with os.scandir(directory) as it:
+            return max((e.stat().st_mtime_ns for e in it if e.name.endswith(".py")), default=0)
+    except OSError:
+        return None
+
+
+def _known(ep: Any) -> bool:
+    """Whether the cache knows the keys ``ep``'s plugin owns: recorded, and its source unchanged since."""
+    keys, source = getattr(ep, "keys", None), getattr(ep, "source", None)
+    return keys is not None and isinstance(source, list) and len(source) == 2 and _source_stamp(source[0]) == source[1]
 
 
 def _mtime(path: str) -> int | None:
@@ -288,23 +358,54 @@ def _entry_points() -> list[Any]:
     for entry in entries:
         if entry["key"] == key:
             try:
-                return [CachedEntryPoint(e["name"], e["value"], DistributionName(*e["dist"]) if e["dist"] else None)
+                return [CachedEntryPoint(e["name"], e["value"], DistributionName(*e["dist"]) if e["dist"] else None,
+                                         tuple(e["keys"]) if isinstance(e.get("keys"), list) else None,
+                                         e.get("source"))
                         for e in entry["entry_points"]]
             except (KeyError, TypeError, ValueError):
                 break  # malformed: scan and rewrite
     found = _scan_entry_points()
-    fresh = {"key": key, "entry_points": [{"name": e.name, "value": e.value,
-                                           "dist": [e.dist.name, e.dist.version] if e.dist else None} for e in found]}
-    _write_cache(path, [fresh] + [e for e in entries if e["key"] != key])
+    _write_cache(path, [_cache_entry(key, found)] + [e for e in entries if e["key"] != key])
     return found
 
 
-def get_plugin_manager(extra: Iterable[tuple[str, Any]] = (), entry_points: bool = True) -> Plugins:
+def _cache_entry(key: list[Any], found: list[Any]) -> dict[str, Any]:
+    return {"key": key, "entry_points": [
+        {"name": e.name, "value": e.value, "dist": [e.dist.name, e.dist.version] if e.dist else None,
+         "keys": list(e.keys) if getattr(e, "keys", None) is not None else None, "source": getattr(e, "source", None)}
+        for e in found]}
+
+
+def _remember_keys(loaded: dict[str, tuple[Any, PluginInfo, Any]]) -> None:
+    """Record in the cache which keys each freshly imported plugin owns, so later starts may defer it."""
+    path = _cache_file()
+    if path is None:
+        return
+    key = _discovery_key()
+    entries = _read_cache(path)
+    for entry in entries:
+        if entry["key"] != key:
+            continue
+        for e in entry["entry_points"]:
+            if isinstance(e, dict) and e.get("name") in loaded:
+                ep, info, plugin = loaded[e["name"]]
+                directory = os.path.dirname(getattr(plugin, "__file__", None) or "")
+                ok = not info.error and e.get("value") == ep.value and directory
+                e["keys"] = list(info.keys) if ok else None
+                e["source"] = [directory, _source_stamp(directory)] if ok else None
+        _write_cache(path, entries)
+        return
+
+
+def get_plugin_manager(extra: Iterable[tuple[str, Any]] = (), entry_points: bool = True,
+                       lazy: bool = False) -> Plugins:
     """Build a plugin manager: the hook specs, the core, then entry points.
 
     ``extra`` registers further ``(name, plugin)`` pairs, as a test or an
     embedding program would.  A plugin that fails to import is recorded with
     its reason (``nsinit plugins`` shows it) instead of breaking the rest.
+    With ``lazy``, a plugin the cache knows to own config keys is imported
+    only when a config uses one (:meth:`Plugins.require`).
     """
     from . import core_plugin
 
@@ -313,26 +414,52 @@ def get_plugin_manager(extra: Iterable[tuple[str, Any]] = (), entry_points: bool
     infos: dict[str, PluginInfo] = {}
     pm.register(core_plugin, name=CORE_PLUGIN)
     infos[CORE_PLUGIN] = PluginInfo(CORE_PLUGIN, _own_version(), "libcontainer")
+    deferred: dict[str, Any] = {}
+    fresh: dict[str, tuple[Any, PluginInfo, Any]] = {}  # imported without knowing its keys before
     if entry_points:
         for ep in _entry_points():
             dist = getattr(ep, "dist", None)
             info = PluginInfo(ep.name, dist.version if dist else "?", dist.name if dist else "?")
             infos[ep.name] = info
-            try:
-                plugin = ep.load()
-                _add_plugin_hookspecs(pm, plugin)
-                pm.register(plugin, name=ep.name)
-            except Exception as e:  # report, do not break containers that do not need it
-                info.error = f"{type(e).__name__}: {e}"
+            known = _known(ep)
+            if lazy and known and ep.keys:  # a plugin owning no key is active for every config
+                info.keys = sorted(ep.keys)
+                deferred[ep.name] = ep
+                continue
+            plugin = _load_entry_point(pm, ep, info)
+            if not known:
+                fresh[ep.name] = (ep, info, plugin)
     for name, plugin in extra:
         _add_plugin_hookspecs(pm, plugin)
         pm.register(plugin, name=name)
         infos[name] = PluginInfo(name, getattr(plugin, "__version__", "?"), "(registered)")
+    if not deferred:
+        # With plugins deferred, a hook of theirs that others implement would
+        # look misspelled: checked on the next full load (a cache miss does one).
+        _check_pending(pm)
+    plugins = Plugins(pm, infos, deferred)
+    if fresh:
+        _remember_keys(fresh)
+    return plugins
+
+
+def _load_entry_point(pm: pluggy.PluginManager, ep: Any, info: PluginInfo) -> Any:
+    """Import and register one plugin; a failure is recorded in ``info``, not raised."""
+    try:
+        plugin = ep.load()
+        _add_plugin_hookspecs(pm, plugin)
+        pm.register(plugin, name=ep.name)
+        return plugin
+    except Exception as e:  # report, do not break containers that do not need it
+        info.error = f"{type(e).__name__}: {e}"
+        return None
+
+
+def _check_pending(pm: pluggy.PluginManager) -> None:
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as e:
         raise LibcontainerError(f"plugin {e.plugin!r}: {e}") from None
-    return Plugins(pm, infos)
 
 
 def _add_plugin_hookspecs(pm: pluggy.PluginManager, plugin: Any) -> None:

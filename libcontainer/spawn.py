@@ -72,7 +72,8 @@ def main(argv: list[str]) -> None:
         id=boot["id"], process=Process(**boot["process"]),
         namespaces=[Namespace(**n) for n in boot["namespaces"]], pid=boot["pid"], resources=boot["resources"],
     )
-    plugins = get_plugin_manager()
+    plugins = get_plugin_manager(lazy=True)
+    plugins.require(boot["config"])
     active = set(boot["active"])
     if boot["target"] is None:
         setup_first_process(ctx, plugins, active, chan)

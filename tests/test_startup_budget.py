@@ -65,3 +65,24 @@ def test_cold_exec_without_the_discovery_cache_imports_importlib_metadata_fail(c
     """Twin: with the cache disabled, entry points are scanned and the check says so."""
     container.write_config(LOOPBACK_ONLY)
     assert "importlib.metadata" in unneeded(imported_by_exec(container, {"LIBCONTAINER_PLUGIN_CACHE": ""}))
+
+
+# Plugins are imported only when the config uses a key they own (the discovery
+# cache remembers which keys that is); a plugin owning no key is always active.
+NAMESPACES_ONLY = {"namespaces": MINIMAL["namespaces"], "environment": ["PATH=/bin"]}
+KEYED_PLUGINS = ("libcontainer_cgroups", "libcontainer_network", "libcontainer_capabilities")
+
+
+def test_plugins_whose_keys_the_config_does_not_use_are_not_imported(container):
+    container.write_config(NAMESPACES_ONLY)
+    modules = imported_by_exec(container)
+    assert "libcontainer_namespaces" in modules
+    assert [m for m in KEYED_PLUGINS if m in modules] == []
+
+
+def test_plugins_whose_keys_the_config_uses_are_imported_fail(container):
+    """Twin: the same check sees the plugins once the config names their keys."""
+    container.write_config(LOOPBACK_ONLY)
+    modules = imported_by_exec(container)
+    assert {"libcontainer_network", "libcontainer_capabilities"} <= modules
+    assert "libcontainer_cgroups" not in modules

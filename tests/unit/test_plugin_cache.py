@@ -179,3 +179,102 @@ def test_empty_cache_setting_disables_the_cache(cache, monkeypatch):
     monkeypatch.setenv("LIBCONTAINER_PLUGIN_CACHE", "")
     assert "cgroups" in names()
     assert not path.exists()
+
+
+# -- lazy loading: a plugin is imported only when the config uses a key it owns ----------
+
+PLUGIN_MODULE = '''
+from libcontainer.plugins import hookimpl
+
+@hookimpl
+def libcontainer_config_schema():
+    return {KEYS}
+'''
+
+
+def install_plugin(site, keys=("lct_key",), name="lctlazy"):
+    """A real plugin package (owning ``keys``) with its distribution's metadata."""
+    install(site, name=name)
+    package = site / "lct_cached_plugin"
+    package.mkdir(exist_ok=True)
+    schema = {k: {"type": "string"} for k in keys}
+    (package / "__init__.py").write_text(PLUGIN_MODULE.replace("{KEYS}", repr(schema)))
+    return package
+
+
+def imported_for(tmp_path, site, keys, env=None):
+    """In a fresh interpreter: the lazily built manager's deferred plugins before and after ``require(keys)``."""
+    code = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(site)!r})
+        from libcontainer.plugins import get_plugin_manager
+        p = get_plugin_manager(lazy=True)
+        before = sorted(p.deferred)
+        p.require({list(keys)!r})
+        import json
+        print(json.dumps(dict(deferred_before=before, deferred_after=sorted(p.deferred),
+                              imported="lct_cached_plugin" in sys.modules, owned=sorted(p.owners))))
+    """)
+    env = {**os.environ, "LIBCONTAINER_PLUGIN_CACHE": str(tmp_path / "cache" / "plugins.json"), **(env or {})}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def test_a_plugin_whose_key_the_config_lacks_is_not_imported(tmp_path):
+    site = tmp_path / "site"
+    site.mkdir()
+    install_plugin(site)
+    imported_for(tmp_path, site, [])  # a cache miss imports everything and records the keys
+    out = imported_for(tmp_path, site, ["namespaces"])
+    assert "lctlazy" in out["deferred_before"] and "lctlazy" in out["deferred_after"]
+    assert not out["imported"]
+
+
+def test_a_plugin_whose_key_the_config_has_is_imported_fail(tmp_path):
+    """Twin: the same plugin, and a config that uses its key."""
+    site = tmp_path / "site"
+    site.mkdir()
+    install_plugin(site)
+    imported_for(tmp_path, site, [])
+    out = imported_for(tmp_path, site, ["lct_key"])
+    assert "lctlazy" in out["deferred_before"] and "lctlazy" not in out["deferred_after"]
+    assert out["imported"] and "lct_key" in out["owned"]
+
+
+def test_a_key_unknown_to_the_cache_imports_every_deferred_plugin(tmp_path):
+    """The cache may predate the plugin's new key: the unknown-key message must still be right."""
+    site = tmp_path / "site"
+    site.mkdir()
+    install_plugin(site)
+    imported_for(tmp_path, site, [])
+    out = imported_for(tmp_path, site, ["no_such_key"])
+    assert out["imported"] and out["deferred_after"] == []
+
+
+def test_a_plugin_edited_since_it_was_cached_is_imported(tmp_path):
+    """An editable plugin whose source changed may own other keys now: not deferred on the old answer."""
+    site = tmp_path / "site"
+    site.mkdir()
+    package = install_plugin(site)
+    imported_for(tmp_path, site, [])
+    init = package / "__init__.py"
+    install_plugin(site, keys=("lct_other",))
+    os.utime(init, ns=(init.stat().st_atime_ns, init.stat().st_mtime_ns + 1_000_000))
+    out = imported_for(tmp_path, site, ["namespaces"])
+    assert "lctlazy" not in out["deferred_before"]
+    assert out["imported"] and "lct_other" in out["owned"]
+
+
+def test_two_deferred_plugins_claiming_one_key_conflict(tmp_path):
+    """The cached keys are checked too: a conflict is reported though neither plugin is imported."""
+    from libcontainer.plugins import CachedEntryPoint, DistributionName, Plugins
+
+    pm = get_plugin_manager_without_entry_points()
+    deferred = {n: CachedEntryPoint(n, "x", DistributionName(n, "1"), ("shared",), None) for n in ("aaa", "bbb")}
+    with pytest.raises(plugins.PluginConflict, match="'shared' is claimed by two plugins: aaa and bbb"):
+        Plugins(pm.pm, pm.infos, deferred)
+
+
+def get_plugin_manager_without_entry_points():
+    return plugins.get_plugin_manager(entry_points=False)
