@@ -102,7 +102,11 @@ def run(root: str, args: list[str], tty: bool | None) -> int:
 
             copy_window_size(0, proc.tty_master)  # before exec: the command may ask at once
         proc.start()
-        gc.enable()  # off for the start (nsinit/__main__.py); a long supervision may make cycles
+        # The collector was off for the start (nsinit/__main__.py); a long
+        # supervision may make cycles.  Freeze first: the first collection
+        # would otherwise walk every object the start allocated (~10 ms).
+        gc.freeze()
+        gc.enable()
         if proc.tty_master is not None:
             from libcontainer.tty import relay
 

@@ -16,13 +16,23 @@ if TYPE_CHECKING:
 BUILTIN_TYPES = ("loopback", "veth", "netns")
 
 
-def builtin_types() -> dict[str, Strategy]:
-    """The types this plugin provides."""
-    from .strategies.loopback import Loopback
-    from .strategies.netns import NetNS
-    from .strategies.veth import Veth
+def builtin_types(names: set[str] | None = None) -> dict[str, Strategy]:
+    """The types this plugin provides (only ``names`` when given: each type's module is imported on demand)."""
+    types: dict[str, Strategy] = {}
+    wanted = set(BUILTIN_TYPES) if names is None else names
+    if "loopback" in wanted:
+        from .strategies.loopback import Loopback
 
-    return {"loopback": Loopback(), "veth": Veth(), "netns": NetNS()}
+        types["loopback"] = Loopback()
+    if "veth" in wanted:
+        from .strategies.veth import Veth
+
+        types["veth"] = Veth()
+    if "netns" in wanted:
+        from .strategies.netns import NetNS
+
+        types["netns"] = NetNS()
+    return types
 
 
 def _merge(results: list[dict[str, Any] | None]) -> dict[str, Strategy]:
@@ -58,8 +68,8 @@ def types_from_entry_points() -> dict[str, Strategy]:
 
 def resolve(names: set[str], hook: Any = None) -> dict[str, Strategy]:
     """Strategies for the given type names (unknown names are left out)."""
-    types = builtin_types()
-    if names - set(types):
+    types = builtin_types(names)
+    if names - set(BUILTIN_TYPES):
         types = types_from_hook(hook) if hook is not None else types_from_entry_points()
     return {n: types[n] for n in names if n in types}
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import errno
 import os
-import secrets
 from typing import TYPE_CHECKING, Any
 
 from libcontainer.errors import ConfigProblem, ContainerError
@@ -20,7 +19,7 @@ if TYPE_CHECKING:
 
 def host_interface_name(prefix: str) -> str:
     """A fresh host-side name: the prefix and 7 random hex digits (at most 15 characters)."""
-    return (prefix + secrets.token_hex(4)[:HOST_SUFFIX_LEN])[:MAX_IFNAME]
+    return (prefix + os.urandom(4).hex()[:HOST_SUFFIX_LEN])[:MAX_IFNAME]
 
 
 def _bridge_index(ip: Any, bridge: str, index: int) -> int:
