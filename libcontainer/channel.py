@@ -31,8 +31,12 @@ from __future__ import annotations
 
 import json
 import os
-import socket
+import struct
 from typing import Any
+
+# The C module, not socket.py: the wrapper's enum conversions and selectors
+# cost 2-4 ms on every nsinit start, for methods the C socket type has anyway.
+import _socket
 
 from .errors import ContainerError
 
@@ -51,14 +55,14 @@ _MAX = 65536
 class Channel:
     """One end of the parent/child socket."""
 
-    def __init__(self, sock: socket.socket, peer: str) -> None:
+    def __init__(self, sock: _socket.socket, peer: str) -> None:
         self.sock = sock
         self.peer = peer  # "container setup" or "nsinit": used in errors
 
     @classmethod
     def pair(cls) -> tuple[Channel, Channel]:
         """(parent end, child end); both close-on-exec."""
-        a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        a, b = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)  # non-inheritable (PEP 446)
         return cls(a, "container setup"), cls(b, "nsinit")
 
     def fileno(self) -> int:
@@ -72,7 +76,8 @@ class Channel:
         data = json.dumps({"kind": kind, **fields}).encode()
         try:
             if fds:
-                socket.send_fds(self.sock, [data], fds)
+                rights = struct.pack(f"{len(fds)}i", *fds)
+                self.sock.sendmsg([data], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, rights)])
             else:
                 self.sock.send(data)
         except OSError as e:
@@ -99,10 +104,10 @@ class Channel:
         fds: list[int] = []
         try:
             if with_fds:
-                data, fds, _, _ = socket.recv_fds(self.sock, _MAX, 4)
+                data, fds = _recv_fds(self.sock, 4)
             else:
                 data = self.sock.recv(_MAX)
-        except socket.timeout:
+        except TimeoutError:
             raise ContainerError("sync", f"timed out waiting for {want} from {self.peer}") from None
         except OSError as e:
             raise ContainerError("sync", f"waiting for {want} from {self.peer}: {e.strerror}") from None
@@ -127,3 +132,16 @@ class Channel:
         except EOFError:
             return
         raise ContainerError("sync", f"unexpected message from {self.peer} after start")
+
+
+def _recv_fds(sock: _socket.socket, most: int) -> tuple[bytes, list[int]]:
+    """One packet and up to ``most`` file descriptors passed with it (SCM_RIGHTS, unix(7))."""
+    size = struct.calcsize("i")
+    # Received close-on-exec: a terminal's master must not leak into what nsinit runs next.
+    data, ancdata, _, _ = sock.recvmsg(_MAX, _socket.CMSG_LEN(most * size), _socket.MSG_CMSG_CLOEXEC)
+    fds: list[int] = []
+    for level, kind, payload in ancdata:
+        if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
+            usable = len(payload) - len(payload) % size
+            fds += struct.unpack(f"{usable // size}i", payload[:usable])
+    return data, fds

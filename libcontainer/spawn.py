@@ -54,7 +54,7 @@ def spawn_setup(ctx: ContainerContext, hooks: Hooks, chan: Channel, target: int 
 
 
 def main(argv: list[str]) -> None:
-    import socket
+    import _socket
 
     from .channel import Channel
     from .config import Config
@@ -65,7 +65,7 @@ def main(argv: list[str]) -> None:
     chan_fd, boot_fd = int(argv[0]), int(argv[1])
     with os.fdopen(boot_fd, "rb") as f:
         boot = json.loads(f.read())
-    chan = Channel(socket.socket(fileno=chan_fd), "nsinit")
+    chan = Channel(_socket.socket(fileno=chan_fd), "nsinit")
     os.set_inheritable(chan_fd, False)
     ctx = ContainerContext(
         config=Config.from_dict(boot["config"]), root=Path(boot["root"]), rootfs=Path(boot["rootfs"]),
