@@ -2,14 +2,17 @@
 
 netdevice(7): SIOCGIFFLAGS/SIOCSIFFLAGS read and write ``ifr_flags``,
 SIOCSIFMTU writes ``ifr_mtu``, on any socket of the network namespace the
-calling process is in.  Pure Python (socket, fcntl, struct): no ctypes.
+calling process is in.  Pure Python (_socket, fcntl, struct): no ctypes.
 """
 
 from __future__ import annotations
 
 import fcntl
-import socket
 import struct
+
+# The C module, not socket.py, whose import costs 2-4 ms of every start with a
+# loopback network (enum conversions, selectors) for a socket used once.
+import _socket
 
 from libcontainer.errors import SyscallError
 
@@ -30,11 +33,13 @@ def _ifreq(name: str, fmt: str = "", *values: int) -> bytes:
 
 
 def _ioctl(op: str, request: int, name: str, arg: bytes) -> bytes:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
-        try:
-            return fcntl.ioctl(sock.fileno(), request, arg)
-        except OSError as e:
-            raise SyscallError(op, name, e.errno) from None
+    sock = _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM | _socket.SOCK_CLOEXEC)
+    try:
+        return fcntl.ioctl(sock.fileno(), request, arg)
+    except OSError as e:
+        raise SyscallError(op, name, e.errno) from None
+    finally:
+        sock.close()
 
 
 def link_flags(name: str) -> int:
@@ -58,7 +63,7 @@ def set_mtu(name: str, mtu: int) -> None:
 def link_exists(name: str) -> bool:
     """True when an interface of that name exists in the current network namespace."""
     try:
-        socket.if_nametoindex(name)
+        _socket.if_nametoindex(name)
     except OSError:
         return False
     return True
