@@ -9,8 +9,10 @@ JSON -> Config -> JSON gives the document back.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import field, fields
 from typing import Any
+
+from .records import record
 
 # Keys of container.json owned by the core (the engine itself).
 CORE_KEYS = (
@@ -19,7 +21,7 @@ CORE_KEYS = (
 )
 
 
-@dataclass
+@record
 class Mount:
     """A mount into the container (``mounts``)."""
 
@@ -31,7 +33,7 @@ class Mount:
     data: str | None = None  # mount options for tmpfs, such as "size=64m,mode=1777"
 
 
-@dataclass
+@record
 class DeviceNode:
     """A device node created in the container's /dev (``device_nodes``); also a cgroup rule."""
 
@@ -45,7 +47,7 @@ class DeviceNode:
     gid: int | None = None  # group of the node inside the container
 
 
-@dataclass
+@record
 class Context:
     """``context``: labels and restrictions (string values, as libcontainer wrote them)."""
 
@@ -59,7 +61,7 @@ class Context:
         return str(self.restrictions).lower() in ("true", "1", "yes")
 
 
-@dataclass
+@record
 class Config:
     """A whole container.json."""
 

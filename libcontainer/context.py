@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import syscalls as _syscalls
+from .records import record
 
 if TYPE_CHECKING:
     from .config import Config
@@ -33,7 +34,7 @@ NAMESPACE_KINDS: dict[str, tuple[str, int]] = {
 NAMESPACE_ORDER = ["NEWUSER", "NEWIPC", "NEWUTS", "NEWNET", "NEWPID", "NEWCGROUP", "NEWTIME", "NEWNS"]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Namespace:
     """One namespace of the container."""
 
@@ -49,7 +50,7 @@ class Namespace:
         return NAMESPACE_KINDS[self.kind][1]
 
 
-@dataclass
+@record
 class Process:
     """The process being started: the container's first, or a joining one."""
 
@@ -62,7 +63,7 @@ class Process:
     pid: int | None = None  # host pid, once it exists
 
 
-@dataclass
+@record
 class ContainerContext:
     """The container as hooks see it, on the host and inside."""
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, Iterable
 
 import pluggy
 
 from . import hookspecs
 from .errors import ContainerError, LibcontainerError, PluginError
+from .records import record
 
 ENTRY_POINT_GROUP = "libcontainer.plugins"
 CORE_PLUGIN = "core"
@@ -27,7 +28,7 @@ class PluginConflict(LibcontainerError):
     """Two plugins claim the same config key."""
 
 
-@dataclass
+@record
 class PluginInfo:
     """What ``nsinit plugins`` shows of one plugin."""
 
@@ -202,7 +203,7 @@ CACHE_KEYS_KEPT = 8  # sys.path layouts remembered (python -m from several direc
 METADATA_SUFFIXES = (".dist-info", ".egg-info")  # where importlib.metadata finds entry_points.txt
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class DistributionName:
     """The part of a distribution a PluginInfo shows."""
 
@@ -210,7 +211,7 @@ class DistributionName:
     version: str
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class CachedEntryPoint:
     """An entry point as the cache keeps it; loads like importlib.metadata.EntryPoint."""
 

@@ -12,16 +12,18 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field, fields
+from dataclasses import field, fields
 from pathlib import Path
 from typing import Any
+
+from .records import record
 
 PID_FILE = "pid"
 START_FILE = "start"
 STATE_FILE = "state.json"
 
 
-@dataclass
+@record
 class State:
     """The content of state.json."""
 

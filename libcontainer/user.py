@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from .errors import ContainerError
+from .records import record
 
 
-@dataclass
+@record
 class ExecUser:
+    """The ids and home directory the container's process runs with."""
+
     uid: int  # user id inside the container
     gid: int  # primary group id
     groups: list[int] = field(default_factory=list)  # supplementary group ids

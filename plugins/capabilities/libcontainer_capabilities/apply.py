@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 # Loaded with the plugin, on the host: python-prctl's C extension needs
@@ -12,6 +11,7 @@ from typing import Any
 import prctl
 
 from libcontainer.errors import ContainerError
+from libcontainer.records import record
 
 from . import names
 
@@ -21,7 +21,7 @@ STEP = "capabilities"  # the step named in errors
 STATUS_FIELDS = {"CapInh": "inheritable", "CapPrm": "permitted", "CapEff": "effective", "CapBnd": "bounding", "CapAmb": "ambient"}
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class FinalSets:
     """The sets the process has after ``set_final_sets``, as capability numbers."""
 

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from . import names
+
+from libcontainer.records import record
 
 # The top-level keys of container.json this plugin owns.
 KEYS = ("capabilities", "ambient_capabilities", "no_new_privileges")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class CapabilitiesConfig:
     """The capability settings of one container."""
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from typing import Any
+
+from libcontainer.records import record
 
 DEFAULT_PARENT = "libcontainer"  # parent cgroup when the config names none
 
@@ -14,7 +16,7 @@ DEVICE_TYPES = {99: "c", 98: "b", 97: "a"}
 _CPUSET = re.compile(r"^\d+(-\d+)?(,\d+(-\d+)?)*$")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class DeviceRule:
     """One entry of ``allowed_devices``: a device cgroup rule (libcontainer's Device)."""
 
@@ -51,7 +53,7 @@ DEFAULT_DEVICES = (
 )
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ThrottleDevice:
     """A rate limit on one block device (runc's ThrottleDevice)."""
 
@@ -73,7 +75,7 @@ THROTTLES = {
 }
 
 
-@dataclass
+@record
 class CgroupsConfig:
     """The ``cgroups`` section: where the container's cgroup is and its limits."""
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import field
+
+from libcontainer.records import record
 
 # The v1 controllers a container joins when they are mounted.
 V1_CONTROLLERS = ("memory", "cpu", "cpuacct", "cpuset", "pids", "devices", "freezer", "blkio")
 
 
-@dataclass
+@record
 class Hierarchies:
     """The cgroup mounts of the host, as seen in /proc/self/mountinfo."""
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from typing import Any
 
 from libcontainer.context import NAMESPACE_KINDS, Namespace
 from libcontainer.errors import ContainerError
+from libcontainer.records import record
 
 # Spellings accepted for each namespace: NEWNET, CLONE_NEWNET, net, network.
 _ALIASES = {"NETWORK": "NEWNET", "MOUNT": "NEWNS", "MNT": "NEWNS"}
@@ -15,7 +15,7 @@ for _kind, (_proc, _flag) in NAMESPACE_KINDS.items():
     _ALIASES[_proc.upper()] = _kind
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class IdMap:
     """One line of a uid_map or gid_map."""
 

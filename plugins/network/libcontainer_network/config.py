@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field, fields
+from dataclasses import field, fields
 from typing import Any
+
+from libcontainer.records import record
 
 # Interface names are at most IFNAMSIZ - 1 = 15 bytes (linux/if.h).
 IFNAMSIZ = 16
@@ -15,7 +17,7 @@ DEFAULT_VETH_PREFIX = "veth"
 NETNS_DIR = "/var/run/netns"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Network:
     """One entry of ``networks``: an interface (or namespace) the container gets."""
 
@@ -61,7 +63,7 @@ class Network:
         return [ipaddress.ip_address(g) for g in (self.gateway, self.ipv6_gateway) if is_gateway(g)]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Route:
     """One entry of ``routes``: added inside the container after every network is up."""
 
