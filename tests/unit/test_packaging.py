@@ -38,3 +38,28 @@ def test_only_the_syscall_module_calls_libc_through_ctypes():
     root = Path(__file__).parents[2] / "libcontainer"
     users = sorted(p.name for p in root.rglob("*.py") if "ctypes.CDLL" in p.read_text() or "import ctypes" in p.read_text())
     assert users == ["syscalls.py"]
+
+
+def _listed_packages(pyproject: Path) -> set[str]:
+    import tomllib
+
+    return set(tomllib.loads(pyproject.read_text())["tool"]["setuptools"]["packages"])
+
+
+@pytest.mark.parametrize("pyproject", sorted((Path(__file__).parents[2] / "plugins").glob("*/pyproject.toml")),
+                         ids=lambda p: p.parent.name)
+def test_every_subpackage_of_a_plugin_is_in_its_distribution(pyproject):
+    """An editable install sees every directory; a wheel holds only the packages listed (the network plugin's strategies were missing)."""
+    root = pyproject.parent
+    on_disk = {str(p.parent.relative_to(root)).replace("/", ".") for p in root.glob("libcontainer_*/**/__init__.py")}
+    assert on_disk and on_disk <= _listed_packages(pyproject)
+
+
+def test_a_subpackage_left_out_of_the_list_is_noticed_fail(tmp_path):
+    """Twin: the same comparison on a plugin whose subpackage is not listed."""
+    (tmp_path / "libcontainer_x" / "sub").mkdir(parents=True)
+    (tmp_path / "libcontainer_x" / "__init__.py").write_text("")
+    (tmp_path / "libcontainer_x" / "sub" / "__init__.py").write_text("")
+    (tmp_path / "pyproject.toml").write_text('[tool.setuptools]\npackages = ["libcontainer_x"]\n')
+    on_disk = {str(p.parent.relative_to(tmp_path)).replace("/", ".") for p in tmp_path.glob("libcontainer_*/**/__init__.py")}
+    assert not on_disk <= _listed_packages(tmp_path / "pyproject.toml")
