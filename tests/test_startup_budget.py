@@ -19,9 +19,12 @@ import pytest
 pytestmark = pytest.mark.privileged
 
 # Never needed by a JSON config with namespaces, capabilities and loopback:
-# the CLI framework (nsinit exec has its own parser), YAML, netlink, and
-# entry-point scanning (the discovery cache answers).
-NOT_NEEDED = ("typer", "click", "yaml", "pyroute2", "importlib.metadata")
+# the CLI framework (nsinit exec has its own parser), YAML, netlink,
+# entry-point scanning (the discovery cache answers), OpenSSL (hashlib,
+# secrets: a few ms and ~4 MiB each start), socket.py (the C module does),
+# threading and subprocess.
+NOT_NEEDED = ("typer", "click", "yaml", "pyroute2", "importlib.metadata", "hashlib", "secrets", "socket",
+              "threading", "subprocess")
 
 MINIMAL = json.loads((Path(__file__).resolve().parent.parent / "sample_configs" / "minimal.json").read_text())
 LOOPBACK_ONLY = {
