@@ -53,7 +53,24 @@ def find_config(directory: str | os.PathLike) -> Path:
         candidate = base / name
         if candidate.is_file():
             return candidate
+        if os.path.lexists(candidate):
+            # A named pipe here would block the reader forever, a socket or a
+            # device is a mistake: say what was found rather than "no config".
+            raise ConfigFileError(candidate, f"not a regular file ({_file_kind(candidate)})")
     raise ConfigFileError(base, f"no container config here: looked for {', '.join(CONFIG_NAMES)}")
+
+
+def _file_kind(path: Path) -> str:
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return "a dangling symlink"
+    for test, kind in ((stat.S_ISDIR, "a directory"),
+                       (stat.S_ISFIFO, "a named pipe"), (stat.S_ISSOCK, "a socket"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")):
+        if test(mode):
+            return kind
+    return "another kind of file"
 
 
 def detect_format(path: str | os.PathLike, text: str | None = None) -> str:
@@ -267,7 +284,29 @@ def load_config(path: str | os.PathLike, plugins: Plugins | None = None) -> Conf
         from .plugins import get_plugin_manager
 
         plugins = get_plugin_manager()
-    return parse_config(doc, str(file), plugins)
+    config = parse_config(doc, str(file), plugins)
+    problem = rootfs_problem(config.rootfs)
+    if problem is not None:
+        raise ConfigError(str(file), [problem])
+    return config
+
+
+def rootfs_problem(rootfs: str | None) -> ConfigProblem | None:
+    """A configured rootfs that is not a directory on this host, as a problem of ``$.rootfs``.
+
+    Checked when the file is loaded, as runc's validator does, so that
+    ``nsinit config validate`` and ``nsinit exec`` both name the field before
+    anything is set up; without the key the container's directory is the root.
+    """
+    if rootfs is None:
+        return None
+    try:
+        st = os.stat(rootfs)
+    except OSError as e:
+        return ConfigProblem("$.rootfs", f"{rootfs}: {e.strerror or e}")
+    if not stat.S_ISDIR(st.st_mode):
+        return ConfigProblem("$.rootfs", f"{rootfs} is not a directory")
+    return None
 
 
 # -- schema and output ----------------------------------------------------------------
