@@ -333,7 +333,11 @@ def set_working_dir(cwd: str) -> None:
     except OSError as e:
         raise ContainerError("working_dir", f"{cwd}: {e.strerror}") from None
     # A directory reached through a leaked fd lies outside the root, and
-    # getcwd(3) then reports it "(unreachable)": refuse it (CVE-2024-21626).
-    here = os.getcwd()
+    # getcwd(3) then reports it "(unreachable)" or fails with ENOENT (glibc
+    # 2.27 and later): refuse it either way (CVE-2024-21626).
+    try:
+        here = os.getcwd()
+    except FileNotFoundError:
+        here = ""
     if not here.startswith("/"):
         raise ContainerError("working_dir", f"{cwd} is outside the container")
