@@ -17,7 +17,10 @@ from libcontainer.testing.fixtures import DEFAULT_ENV, SAMPLE_NAMESPACES, nsinit
 
 pytestmark = pytest.mark.privileged
 
-PREFIX = "lctest-secb"  # every cgroup and interface these tests make starts with it (or "lctsb")
+# The security suite's prefix (tests/security/conftest.py checks it after every test): netns and
+# interfaces start with "lcs", cgroups with "lctest-lcs".
+PREFIX = "lcs-b"
+CGROUP_PREFIX = "lctest-lcs-b"
 STATE_FILES = ("pid", "start", "state.json")
 
 
@@ -30,7 +33,16 @@ def _alive(pid: int) -> bool:
 
 
 def _exists(pid: int) -> bool:
-    """True while ``pid`` has an entry in /proc, zombie or not."""
+    """True while ``pid`` has an entry in /proc, zombie or not.
+
+    The suite's test process is a child subreaper (tests/security/conftest.py),
+    standing in for the host's init: an orphan reparented to it is reaped here,
+    as init would, so only zombies that something else holds count.
+    """
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
     return os.path.exists(f"/proc/{pid}")
 
 
@@ -71,6 +83,23 @@ def _zombies_of(parents: set[int]) -> list[int]:
         if fields[0] == b"Z" and int(fields[1]) in parents:
             found.append(int(entry))
     return found
+
+
+def _describe(pids) -> list[str]:
+    """``/proc/PID/stat`` of each pid, for failure messages."""
+    out = []
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                line = f.read().strip()
+            ppid = line[line.rindex(")") + 2:].split()[1]
+            with open(f"/proc/{ppid}/cmdline", "rb") as f:
+                line += " parent: " + f.read().replace(b"\0", b" ").decode()
+        except OSError:
+            out.append(f"{pid} (gone)")
+            continue
+        out.append(line)
+    return out
 
 
 def _start_of(pid: int) -> str:
@@ -127,7 +156,9 @@ def test_pid_file_naming_a_host_process_is_neither_joined_nor_killed(container, 
 def test_reused_pid_whose_start_time_differs_is_stale_and_not_killed(container, host_sleep):
     """A dead container's state whose pid now belongs to a host process: cleaned up, the process left alone."""
     container.write_config()
-    _forge_state(container.path, host_sleep.pid, "1")  # start time 1: not the sleep's
+    # Written by the engine's own writer: the state a real container left when it died.
+    st.write_state(container.path, st.State(pid=host_sleep.pid, start="1", id="dead", rootfs=str(container.path),
+                                            config={}))  # start time 1: not the sleep's
     r = container.exec("sh", "-c", "echo $$")
     assert (r.returncode, r.stdout.strip()) == (0, "1"), r.stderr  # a new container
     assert _alive(host_sleep.pid)
@@ -165,7 +196,7 @@ def test_forged_state_naming_a_host_process_and_its_parent_is_not_joined(contain
 @pytest.fixture
 def victim_cgroup(host_sleep):
     """A host cgroup (pids controller) holding the unrelated host sleep: no container command may touch it."""
-    path = Path(f"/sys/fs/cgroup/pids/{PREFIX}-victim-{uuid.uuid4().hex[:8]}")
+    path = Path(f"/sys/fs/cgroup/pids/{CGROUP_PREFIX}-victim-{uuid.uuid4().hex[:8]}")
     path.mkdir()
     try:
         (path / "cgroup.procs").write_text(f"{host_sleep.pid}\n")
@@ -179,7 +210,7 @@ def victim_cgroup(host_sleep):
 
 
 @pytest.mark.xfail(strict=True, reason="the container can rewrite /state.json (its rootfs is its directory) and the "
-                                        "next command trusts the resources in it; patches 3 and 4 in "
+                                        "next command trusts the resources in it; patch 3 in "
                                         "/work/notes/security-b-patches.md")
 def test_state_forged_from_inside_the_container_cannot_make_the_next_command_kill_host_processes(
         container, host_sleep, victim_cgroup):
@@ -200,9 +231,23 @@ def test_state_forged_from_inside_the_container_cannot_make_the_next_command_kil
 # -- PID 1 death ---------------------------------------------------------------------------
 
 
-# PID 1 starts children and double-forked orphans (reparented to PID 1), then waits for "go".
-FAMILY = ("sleep 60 & sleep 60 & (sleep 60 &) ; (sh -c 'sleep 60 & sleep 60 &' &) ; "
+# PID 1 starts children and double-forked orphans (reparented to PID 1), then waits for "go";
+# each sleep's length tells which one it is.
+FAMILY = ("sleep 61 & sleep 62 & (sleep 63 &) ; (sh -c 'sleep 64 & sleep 65 &' &) ; "
           "echo ready; read x; exit 3")
+JOINED = "sleep 66 & (sleep 67 &); echo joined; sleep 68"
+SLEEPS = {f"sleep\0{n}\0" for n in range(61, 69)}
+
+
+def _cmdlines(pids: list[int]) -> set[str]:
+    found = set()
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                found.add(f.read().decode())
+        except OSError:
+            pass
+    return found
 
 
 @pytest.mark.parametrize("how", ["exits", "sigkill"])
@@ -211,11 +256,12 @@ def test_pid_1_death_ends_every_process_within_a_second_and_leaves_no_zombies(co
     first = container.popen("sh", "-c", FAMILY, stdin=subprocess.PIPE)
     pid1 = container.wait_running()
     assert first.stdout.readline().strip() == "ready"
-    joined = container.popen("sh", "-c", "sleep 60 & (sleep 60 &); echo joined; sleep 60")
+    joined = container.popen("sh", "-c", JOINED)
     assert joined.stdout.readline().strip() == "joined"
     ns = os.readlink(f"/proc/{pid1}/ns/pid")
+    assert _wait_until(lambda: SLEEPS <= _cmdlines(_pids_in_pid_namespace(ns)), 5), \
+        _describe(_pids_in_pid_namespace(ns))
     members = _pids_in_pid_namespace(ns)
-    assert len(members) >= 10, members  # PID 1, 6 sleeps of its own, the joined sh and its 3
     if how == "exits":
         first.stdin.write("go\n")
         first.stdin.close()
@@ -230,3 +276,153 @@ def test_pid_1_death_ends_every_process_within_a_second_and_leaves_no_zombies(co
     nsinits = {first.pid, joined.pid, os.getpid(), 1}
     assert _zombies_of(nsinits) == []
     assert not any((container.path / n).exists() for n in STATE_FILES)
+
+
+# -- nsinit SIGKILLed at each point of the setup ----------------------------------------------
+
+
+class Sandbox:
+    """A network namespace standing in for the host's network (bridge lcsbbr0), and the container's cgroup name.
+
+    nsinit runs in it through ``nsenter --net`` (which execs, so the pid is
+    nsinit's); cgroups and mounts are the real host's.
+    """
+
+    def __init__(self) -> None:
+        tag = uuid.uuid4().hex[:8]
+        self.netns = f"{PREFIX}-{tag}"
+        self.cgroup_parent = CGROUP_PREFIX
+        self.cgroup_name = f"{CGROUP_PREFIX}-{tag}"
+        subprocess.run(["ip", "netns", "add", self.netns], check=True)
+        self.ip("link", "set", "lo", "up")
+        self.ip("link", "add", "lcsbbr0", "type", "bridge")
+        self.ip("addr", "add", "198.18.5.1/24", "dev", "lcsbbr0")
+        self.ip("link", "set", "lcsbbr0", "up")
+
+    def ip(self, *args: str) -> str:
+        return subprocess.run(["ip", "-n", self.netns, *args], check=True, capture_output=True, text=True).stdout
+
+    def veths(self) -> list[str]:
+        out = self.ip("-o", "link", "show", "type", "veth")
+        return [line.split(":")[1].strip().split("@")[0] for line in out.splitlines() if line.strip()]
+
+    def cgroup_dirs(self) -> list[str]:
+        """Our cgroup (and its parent) in every v1 hierarchy, where they exist."""
+        found = []
+        for hierarchy in Path("/sys/fs/cgroup").iterdir():
+            for path in (hierarchy / self.cgroup_parent / self.cgroup_name, hierarchy / self.cgroup_parent):
+                if path.is_dir():
+                    found.append(str(path))
+        return found
+
+    def config(self) -> dict:
+        return {
+            "namespaces": dict(SAMPLE_NAMESPACES),
+            "environment": list(DEFAULT_ENV),
+            "cgroups": {"parent": self.cgroup_parent, "name": self.cgroup_name, "memory": "64M"},
+            "networks": [
+                {"type": "loopback", "address": "127.0.0.1/0", "gateway": "localhost", "mtu": 1500},
+                {"type": "veth", "address": "198.18.5.2/24", "gateway": "198.18.5.1", "mtu": 1500,
+                 "context": {"bridge": "lcsbbr0", "prefix": "lcsb"}},
+            ],
+        }
+
+    def command(self, *args: str) -> list[str]:
+        return ["nsenter", f"--net=/var/run/netns/{self.netns}", *nsinit_command(), *args]
+
+    def force_clean(self) -> None:
+        """Last resort after a failed test: kill what is in our cgroups, remove them and the namespace."""
+        for directory in sorted(self.cgroup_dirs(), key=len, reverse=True):
+            for pid in (Path(directory) / "cgroup.procs").read_text().split():
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            _wait_until(lambda d=directory: not (Path(d) / "cgroup.procs").read_text().strip(), 5)
+            try:
+                os.rmdir(directory)
+            except OSError:
+                pass
+        subprocess.run(["ip", "netns", "del", self.netns], capture_output=True)
+
+
+@pytest.fixture
+def sandbox(container):
+    if not Path("/sys/fs/cgroup/memory/cgroup.procs").exists():
+        pytest.skip("this host has no cgroup v1 memory hierarchy")
+    box = Sandbox()
+    try:
+        yield box
+    finally:
+        container.cleanup()
+        if (container.path / "pid").exists() or (container.path / "state.json").exists():
+            subprocess.run(box.command("exec", "true"), cwd=container.path, capture_output=True, timeout=60,
+                           stdin=subprocess.DEVNULL)
+        box.force_clean()
+
+
+def _mounts() -> set[str]:
+    with open("/proc/self/mountinfo") as f:
+        return {line.split()[4] for line in f}
+
+
+def _start_paused(sandbox: Sandbox, container, point: str) -> tuple[subprocess.Popen[str], int]:
+    """nsinit exec sleep 60 stopped at ``point``: the process and the pid it announced."""
+    env = dict(os.environ, NSINIT_DEBUG_PAUSE=point)
+    proc = subprocess.Popen(sandbox.command("exec", "sleep", "60"), cwd=container.path, env=env, text=True,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    container._procs.append(proc)
+    line = proc.stderr.readline()
+    assert line.startswith(f"nsinit: paused at {point} (pid "), line + proc.stderr.read()
+    return proc, int(line.rsplit("pid ", 1)[1].rstrip(")\n"))
+
+
+POINTS = {
+    # point: (cgroup made, veth made, pid file written, first process running)
+    "after_pre_clone": (True, False, False, False),
+    "after_post_clone": (True, True, True, True),
+    "after_start": (True, True, True, True),
+}
+
+
+UNRECORDED = pytest.mark.xfail(strict=True, reason="after pre_clone nothing is recorded on disk yet, so the cgroups "
+                                                   "(and their parent) a killed nsinit made are never removed; "
+                                                   "patch 5 in /work/notes/security-b-patches.md")
+
+
+@pytest.mark.parametrize("next_command", ["exec", "stats"])
+@pytest.mark.parametrize("point", [pytest.param("after_pre_clone", marks=UNRECORDED), "after_post_clone", "after_start"])
+def test_sigkill_of_nsinit_at_each_setup_point_leaves_nothing_after_the_next_command(container, sandbox, point,
+                                                                                      next_command):
+    container.write_config(sandbox.config())
+    mounts_before = _mounts()
+    proc, pid = _start_paused(sandbox, container, point)
+    assert pid == proc.pid  # nsenter execs nsinit
+    cgroup_made, veth_made, pid_written, running = POINTS[point]
+    # The setup point really was reached: what it promises exists.
+    assert bool(sandbox.cgroup_dirs()) == cgroup_made
+    assert bool(sandbox.veths()) == veth_made
+    assert (container.path / "pid").exists() == pid_written
+    members: list[int] = []
+    if running:
+        pid1 = container.pid()
+        members = _pids_in_pid_namespace(os.readlink(f"/proc/{pid1}/ns/pid"))
+        assert pid1 in members
+    os.kill(pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+    # The container's PID 1 dies of its parent-death signal; the next command cleans the rest.
+    if next_command == "exec":
+        r = subprocess.run(sandbox.command("exec", "sh", "-c", "echo $$"), cwd=container.path, capture_output=True,
+                           text=True, timeout=60, stdin=subprocess.DEVNULL)
+        assert (r.returncode, r.stdout.strip()) == (0, "1"), r.stderr  # a new container ran and ended
+    else:
+        r = subprocess.run(sandbox.command("stats"), cwd=container.path, capture_output=True, text=True, timeout=60,
+                           stdin=subprocess.DEVNULL)
+        assert r.returncode == 1 and "no container is running" in r.stderr, (r.stdout, r.stderr)
+        assert "Traceback" not in r.stderr
+    assert _wait_until(lambda: not any(_exists(p) for p in members), 2), _describe(p for p in members if _exists(p))
+    assert not _exists(pid) or _zombies_of({os.getpid()}) == []
+    assert not any((container.path / n).exists() for n in STATE_FILES)
+    assert sandbox.veths() == []
+    assert sandbox.cgroup_dirs() == []
+    assert _mounts() == mounts_before
