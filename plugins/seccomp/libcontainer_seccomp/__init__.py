@@ -1,0 +1,123 @@
+"""The seccomp plugin: a system-call filter, built with libseccomp and installed just before exec.
+
+Owns the ``seccomp`` key: a default action, rules per system call (errno,
+kill, kill_process, trap, log, allow) with argument conditions, and the
+architectures the filter covers.  See README.md for the profile's fields.
+
+The order, fixed by the engine's hooks:
+
+1. ``libcontainer_pre_clone`` (``libcontainer_pre_join`` for a join), host
+   side in nsinit's process: load libseccomp.so.2 and build the filter once
+   to report a bad profile before the container exists.  The fork inherits
+   the loaded library; after pivot_root the dynamic loader could not find it.
+   ``libcontainer_container_init`` loads it too, still seeing the host's
+   files: the engine's fresh-interpreter setup (threaded callers) runs no
+   pre_clone in the process that execs.
+2. ``libcontainer_pre_exec``, inside, the last plugin step (``trylast``):
+   build the filter and load it.  Capabilities are final by then (post_user),
+   so the filter restricts only the engine's last steps (marking fds
+   close-on-exec, the ready message, waiting for start, execve) and the
+   command; the system calls those steps need are listed in README.md.
+   Loading needs no_new_privs or CAP_SYS_ADMIN (seccomp(2)): see
+   :func:`libcontainer_seccomp.filter.install`.
+"""
+
+from __future__ import annotations
+
+from libcontainer.plugins import hookimpl
+
+from . import config as _config
+
+KEY = _config.KEY
+
+
+def _profile(container):
+    return _config.SeccompConfig.from_section(container.config.sections[KEY])
+
+
+def _known_syscall():
+    """libseccomp's name check, or None when the library cannot be loaded here."""
+    from . import libseccomp
+
+    try:
+        libseccomp.load()
+    except libseccomp.LibseccompUnavailable:
+        return None
+    return lambda name: libseccomp.syscall_number(name) is not None
+
+
+def _fail(e: BaseException):
+    from libcontainer.errors import ContainerError
+
+    return ContainerError(KEY, str(e))
+
+
+def _prepare(container) -> None:
+    """Load the library and build the filter once (not loaded): a bad profile fails here, on the host."""
+    from . import filter as _filter
+    from . import libseccomp
+
+    try:
+        libseccomp.load()
+        _filter.build(_profile(container)).release()
+    except (libseccomp.LibseccompUnavailable, libseccomp.LibseccompError, _filter.UnknownSyscall) as e:
+        raise _fail(e) from None
+
+
+@hookimpl
+def libcontainer_config_schema():
+    return _config.schema()
+
+
+@hookimpl
+def libcontainer_config_formats():
+    return _config.formats()
+
+
+@hookimpl
+def libcontainer_validate_config(config):
+    from libcontainer.errors import ConfigProblem
+
+    section = config.sections.get(KEY)
+    if section is None:
+        return None
+    return [ConfigProblem(path, message) for path, message in _config.problems(section, _known_syscall())]
+
+
+@hookimpl
+def libcontainer_pre_clone(container):
+    _prepare(container)
+
+
+@hookimpl
+def libcontainer_pre_join(container):
+    _prepare(container)
+
+
+@hookimpl
+def libcontainer_container_init(container):
+    from . import filter as _filter  # noqa: F401 - imported while the host's files are in reach
+    from . import libseccomp
+
+    try:
+        libseccomp.load()  # already loaded unless this is the engine's fresh interpreter
+    except libseccomp.LibseccompUnavailable as e:
+        raise _fail(e) from None
+
+
+@hookimpl(trylast=True)
+def libcontainer_pre_exec(container):
+    from . import filter as _filter
+    from . import libseccomp
+
+    if not libseccomp.is_loaded():
+        raise _fail(f"{libseccomp.LIBRARY} was not loaded before the process entered the container "
+                    "(it is loaded in pre_clone, pre_join and container_init)")
+    try:
+        filt = _filter.build(_profile(container))
+        try:
+            _filter.install(filt, container.syscalls)
+        finally:
+            filt.release()
+    except (libseccomp.LibseccompError, _filter.UnknownSyscall) as e:
+        raise _fail(e) from None
