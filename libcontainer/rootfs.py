@@ -87,37 +87,90 @@ class RootfsBuilder:
         self.config = ctx.config
 
     # -- helpers -----------------------------------------------------------------
-    def _open_in_root(self, rel: str, flags: int = os.O_PATH) -> int:
-        """An fd for ``rel`` inside the rootfs; the kernel keeps the lookup inside."""
-        rootfd = os.open(self.rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-        try:
-            return self.sys.openat2(rootfd, rel.lstrip("/") or ".", flags,
-                                    resolve=sc.RESOLVE_IN_ROOT | sc.RESOLVE_NO_MAGICLINKS)
-        finally:
-            os.close(rootfd)
+    def _resolve(self, dest: str) -> list[str]:
+        """``dest`` resolved inside the rootfs (symlinks followed as if it were "/"), as components."""
+        rel = os.path.relpath(secure_join(self.rootfs, dest), self.rootfs)
+        return [] if rel == "." else rel.split("/")
 
-    def _make_target(self, dest: str, is_dir: bool) -> str:
-        """Create ``dest`` (a directory or an empty file) inside the rootfs; return the host path."""
-        host = secure_join(self.rootfs, dest)
-        if is_dir:
-            os.makedirs(host, exist_ok=True)
-        else:
-            os.makedirs(os.path.dirname(host), exist_ok=True)
-            if not os.path.lexists(host):
-                os.close(os.open(host, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644))
-        return host
+    def _step(self, dirfd: int, name: str, dest: str, flags: int = os.O_PATH) -> int:
+        """An fd for ``name`` in ``dirfd``, refusing a symlink there.
+
+        The path was resolved already, so a symlink met now was swapped in
+        after resolving: following it could lead out of the rootfs.
+        """
+        try:
+            return self.sys.openat2(dirfd, name, flags, resolve=sc.RESOLVE_NO_SYMLINKS | sc.RESOLVE_BENEATH)
+        except SyscallError as e:
+            if e.errno == errno.ELOOP:
+                raise ContainerError("mounts", f"{dest}: {name} was replaced by a symlink while mounting") from None
+            raise ContainerError("mounts", f"{dest}: {os.strerror(e.errno)}", errno=e.errno) from None
+
+    def _parent_fd(self, dest: str) -> tuple[int, str]:
+        """(fd of the parent directory of ``dest``, made as needed, inside the rootfs; the last name).
+
+        Each directory is made with mkdirat in the fd of its parent and entered
+        without following symlinks, so that a component swapped for a symlink
+        by a racing process cannot make the directories land on the host
+        (CVE-2021-30465, CVE-2024-45310).  The destination itself may be "/".
+        """
+        parts = self._resolve(dest)
+        fd = os.open(self.rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            for name in parts[:-1]:
+                try:
+                    os.mkdir(name, 0o755, dir_fd=fd)
+                except FileExistsError:
+                    pass
+                nxt = self._step(fd, name, dest, os.O_PATH | os.O_DIRECTORY)
+                os.close(fd)
+                fd = nxt
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd, parts[-1] if parts else "."
+
+    def _make_target(self, dest: str, is_dir: bool) -> int:
+        """Create ``dest`` (a directory or an empty file) inside the rootfs; an O_PATH fd of it."""
+        parent, name = self._parent_fd(dest)
+        try:
+            if name != ".":
+                try:
+                    if is_dir:
+                        os.mkdir(name, 0o755, dir_fd=parent)
+                    else:
+                        # O_EXCL: never open an existing node (a device) for writing.
+                        os.close(os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                                         0o644, dir_fd=parent))
+                except FileExistsError:
+                    pass
+            return self._step(parent, name, dest)
+        finally:
+            os.close(parent)
 
     def _mount_at(self, dest: str, source: str | None, fstype: str | None, flags: int, data: str | None = None,
                   is_dir: bool = True) -> None:
-        """Mount on ``dest`` (a container path), through an fd opened inside the rootfs."""
-        host = self._make_target(dest, is_dir)
-        rel = os.path.relpath(host, self.rootfs)
-        fd = self._open_in_root(rel)
+        """Mount on ``dest`` (a container path), through an fd of it made inside the rootfs."""
+        fd = self._make_target(dest, is_dir)
         try:
             real = os.readlink(f"/proc/self/fd/{fd}")
             if real != self.rootfs and not real.startswith(self.rootfs + "/"):
                 raise ContainerError("mounts", f"{dest} resolves outside the rootfs to {real}")
             self.sys.mount(source, f"/proc/self/fd/{fd}", fstype, flags, data, label=dest)
+        finally:
+            os.close(fd)
+
+    def _mounted_fd(self, dest: str) -> int:
+        """An fd of what is now mounted on ``dest``, for remounts: looked up again without symlinks."""
+        parent, name = self._parent_fd(dest)
+        try:
+            return self._step(parent, name, dest)
+        finally:
+            os.close(parent)
+
+    def _remount_readonly_at(self, dest: str) -> None:
+        fd = self._mounted_fd(dest)
+        try:
+            self._remount_readonly(f"/proc/self/fd/{fd}")
         finally:
             os.close(fd)
 
@@ -178,24 +231,25 @@ class RootfsBuilder:
             if e.errno not in (errno.EPERM, errno.EACCES):
                 raise
             self._mount_at("/sys", "/sys", None, sc.MS_BIND | sc.MS_REC)
-            self._remount_readonly(secure_join(self.rootfs, "/sys"))
+            self._remount_readonly_at("/sys")
             return
         self._verify_fstype("/sys", 0x62656572, "sysfs")
 
     def _verify_fstype(self, dest: str, magic: int, name: str) -> None:
-        got = self.sys.fs_magic(secure_join(self.rootfs, dest))
+        fd = self._mounted_fd(dest)
+        try:
+            got = self.sys.fs_magic(f"/proc/self/fd/{fd}")
+        finally:
+            os.close(fd)
         if got != magic:
             raise ContainerError("mounts", f"{dest} is not {name} after mounting it (f_type {got:#x})")
 
     def mount_dev(self) -> None:
         self._mount_at("/dev", "tmpfs", "tmpfs", sc.MS_NOSUID | sc.MS_STRICTATIME, "mode=755,size=65536k")
-        dev = secure_join(self.rootfs, "/dev")
         for node in self.config.device_nodes or DEFAULT_DEVICES:
             if node.path:
                 self._make_device(node)
-        os.makedirs(os.path.join(dev, "pts"), exist_ok=True)
-        os.makedirs(os.path.join(dev, "shm"), exist_ok=True)
-        os.makedirs(os.path.join(dev, "mqueue"), exist_ok=True)
+        os.close(self._make_target("/dev/mqueue", is_dir=True))
         pts_opts = "newinstance,ptmxmode=0666,mode=0620"
         if not self.ctx.new_namespace("NEWUSER"):
             pts_opts += ",gid=5"
@@ -203,38 +257,52 @@ class RootfsBuilder:
         self._mount_at("/dev/shm", "shm", "tmpfs", sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC, "mode=1777,size=65536k")
         if self.ctx.new_namespace("NEWIPC"):
             self._mount_at("/dev/mqueue", "mqueue", "mqueue", sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC)
-        for name, target in (("ptmx", "pts/ptmx"), ("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
-                             ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
-            path = os.path.join(dev, name)
-            if not os.path.lexists(path):
-                os.symlink(target, path)
+        dev = self._mounted_fd("/dev")
+        try:
+            for name, target in (("ptmx", "pts/ptmx"), ("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
+                                 ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
+                try:
+                    os.symlink(target, name, dir_fd=dev)
+                except FileExistsError:
+                    pass  # a device node of the config's
+        finally:
+            os.close(dev)
 
     def _make_device(self, node: DeviceNode) -> None:
         path = os.path.normpath(node.path or "")
         if not path.startswith("/dev/") or ".." in (node.path or "").split("/"):
             raise ContainerError("devices", f"device path {node.path!r} is not under /dev")
-        host = secure_join(self.rootfs, path)
-        os.makedirs(os.path.dirname(host), exist_ok=True)
         kind = stat.S_IFBLK if node.type == 98 else stat.S_IFCHR
         mode = node.file_mode if node.file_mode is not None else 0o666
         minor = node.minor_number if node.minor_number is not None and node.minor_number >= 0 else 0
-        if os.path.lexists(host):
-            os.unlink(host)
+        # The node is made in, and changed through, fds of its directory and
+        # of itself: never through a path a racing symlink could redirect.
+        parent, name = self._parent_fd(path)
         try:
-            self.sys.mknod(host, kind | mode, os.makedev(node.major_number, minor))
-        except SyscallError as e:
-            # In a user namespace mknod is not allowed (user_namespaces(7)):
-            # bind the host's node instead, as runc does for rootless containers.
-            if e.errno != errno.EPERM:
-                raise ContainerError("devices", str(e)) from None
-            if not os.path.exists(path):
-                raise ContainerError("devices", f"cannot create {path} in a user namespace and the host has none")
-            os.close(os.open(host, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644))
-            self._mount_at(path, path, None, sc.MS_BIND, is_dir=False)
-            return
-        os.chmod(host, mode)
-        if node.uid is not None or node.gid is not None:
-            os.chown(host, node.uid or 0, node.gid or 0)
+            try:
+                os.unlink(name, dir_fd=parent)
+            except FileNotFoundError:
+                pass
+            try:
+                self.sys.mknod(f"/proc/self/fd/{parent}/{name}", kind | mode, os.makedev(node.major_number, minor))
+            except SyscallError as e:
+                # In a user namespace mknod is not allowed (user_namespaces(7)):
+                # bind the host's node instead, as runc does for rootless containers.
+                if e.errno != errno.EPERM:
+                    raise ContainerError("devices", str(e)) from None
+                if not os.path.exists(path):
+                    raise ContainerError("devices", f"cannot create {path} in a user namespace and the host has none")
+                self._mount_at(path, path, None, sc.MS_BIND, is_dir=False)
+                return
+            fd = self._step(parent, name, path)
+        finally:
+            os.close(parent)
+        try:
+            os.chmod(f"/proc/self/fd/{fd}", mode)
+            if node.uid is not None or node.gid is not None:
+                os.chown(f"/proc/self/fd/{fd}", node.uid or 0, node.gid or 0)
+        finally:
+            os.close(fd)
 
     def mount_binds(self) -> None:
         for m in self.config.mounts or []:
@@ -261,11 +329,14 @@ class RootfsBuilder:
             raise ContainerError("mounts", f"bind {src} -> {dest}: {e.strerror}", errno=e.errno) from None
         try:
             self._mount_at(dest, src, None, sc.MS_BIND | sc.MS_REC, is_dir=stat.S_ISDIR(st.st_mode))
-            host = secure_join(self.rootfs, dest)
-            if not m.writable:
-                self._remount_readonly(host)
-            prop = sc.MS_PRIVATE if m.private else sc.MS_SLAVE
-            self.sys.mount(None, host, None, prop | sc.MS_REC, None)
+            fd = self._mounted_fd(dest)
+            try:
+                if not m.writable:
+                    self._remount_readonly(f"/proc/self/fd/{fd}")
+                prop = sc.MS_PRIVATE if m.private else sc.MS_SLAVE
+                self.sys.mount(None, f"/proc/self/fd/{fd}", None, prop | sc.MS_REC, None, label=dest)
+            finally:
+                os.close(fd)
         except SyscallError as e:
             raise ContainerError("mounts", f"bind {src} -> {dest}: {os.strerror(e.errno)}", errno=e.errno) from None
 

@@ -201,6 +201,15 @@ def _cgroups_named(needle: str) -> list[str]:
     return found
 
 
+def _prefixed() -> list[str]:
+    """The suite's cgroups, interfaces and network namespaces on the host, by their prefix."""
+    found = [f"cgroup {c}" for c in _cgroups_named(f"lctest-{PREFIX}")]
+    found += [f"interface {i}" for i in os.listdir("/sys/class/net") if i.startswith(PREFIX)]
+    netns = "/var/run/netns"
+    found += [f"netns {n}" for n in (os.listdir(netns) if os.path.isdir(netns) else []) if n.startswith(PREFIX)]
+    return found
+
+
 def _containers_of(request: pytest.FixtureRequest) -> list:
     from libcontainer.testing.fixtures import ContainerDir
 
@@ -225,6 +234,7 @@ def nothing_left(request: pytest.FixtureRequest):
         yield
         return
     mounts_before = _mounts()
+    ours_before = set(_prefixed())
     yield
     from libcontainer.container import container_id
 
@@ -247,8 +257,7 @@ def nothing_left(request: pytest.FixtureRequest):
         problems += [f"mount {m}" for m in mounts_after if m.startswith(str(box.path))]
     problems += [f"host mount {m}" for m in sorted(mounts_after - mounts_before)
                  if not m.startswith("/tmp/pytest-of-") and not m.startswith("/run/netns")]
-    problems += [f"cgroup {c}" for c in _cgroups_named(f"lctest-{PREFIX}")]
-    problems += [f"interface {i}" for i in os.listdir("/sys/class/net") if i.startswith(PREFIX)]
-    netns = "/var/run/netns"
-    problems += [f"netns {n}" for n in (os.listdir(netns) if os.path.isdir(netns) else []) if n.startswith(PREFIX)]
+    # Only what appeared during the test: another run of the suite may be
+    # going on at the same time on a developer's machine.
+    problems += sorted(set(_prefixed()) - ours_before)
     assert not problems, f"{request.node.name} left these behind: {problems}"

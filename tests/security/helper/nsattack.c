@@ -23,6 +23,8 @@
  *                              kills and reaps them before exiting
  *   mknod-block PATH           a block device node (8:0): "mknod ok" or "mknod ERRNO"
  *   mount-tmpfs PATH           "mount ok" or "mount ERRNO"
+ *   swap A B SECONDS           exchange A and B (renameat2 RENAME_EXCHANGE) as fast as
+ *                              possible, on the host, to race the runtime: "swapped N"
  *   caps                       "CapInh X" ... from /proc/self/status, and "dumpable N"
  *   tty                        "ctty ok|ERRNO" for opening /dev/tty, and the sid/pgrp
  */
@@ -333,6 +335,22 @@ static int mount_tmpfs(const char *path)
     return 0;
 }
 
+static int swap(const char *a, const char *b, double seconds)
+{
+    double end = now() + seconds;
+    long n = 0;
+    while (now() < end) {
+        for (int i = 0; i < 1000; i++)
+            if (syscall(SYS_renameat2, AT_FDCWD, a, AT_FDCWD, b, RENAME_EXCHANGE) == 0)
+                n++;
+    }
+    /* Leave them as they were: an even number of exchanges. */
+    if (n % 2 && syscall(SYS_renameat2, AT_FDCWD, a, AT_FDCWD, b, RENAME_EXCHANGE) == 0)
+        n++;
+    printf("swapped %ld\n", n);
+    return 0;
+}
+
 static int caps(void)
 {
     FILE *f = fopen("/proc/self/status", "r");
@@ -389,6 +407,8 @@ int main(int argc, char **argv)
         return mknod_block(argv[2]);
     if (!strcmp(verb, "mount-tmpfs") && argc > 2)
         return mount_tmpfs(argv[2]);
+    if (!strcmp(verb, "swap") && argc > 4)
+        return swap(argv[2], argv[3], atof(argv[4]));
     if (!strcmp(verb, "caps"))
         return caps();
     if (!strcmp(verb, "tty"))
