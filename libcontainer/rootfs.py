@@ -2,10 +2,12 @@
 
 Runs inside the setup process, in its new mount namespace, as root of the
 container.  Every mount destination is resolved inside the rootfs, never
-following a symlink out of it, and the mount is made on an O_PATH descriptor
-opened with openat2(RESOLVE_IN_ROOT) through /proc/self/fd, so that a symlink
-swapped in between resolving and mounting cannot redirect it to the host
-(CVE-2021-30465).
+following a symlink out of it; then the directories, files and device nodes
+it needs are made one component at a time through fds of their parents,
+opened with openat2(RESOLVE_NO_SYMLINKS), and the mount is made on an O_PATH
+fd through /proc/self/fd.  A symlink swapped in between resolving and
+mounting fails the setup instead of redirecting a mkdir or a mount to the
+host (CVE-2021-30465, CVE-2024-45310).
 """
 
 from __future__ import annotations
