@@ -35,15 +35,15 @@ def _profile(container):
     return _config.SeccompConfig.from_section(container.config.sections[KEY])
 
 
-def _known_syscall():
-    """libseccomp's name check, or None when the library cannot be loaded here."""
+def _syscall_number():
+    """libseccomp's name lookup, or None when the library cannot be loaded here."""
     from . import libseccomp
 
     try:
         libseccomp.load()
     except libseccomp.LibseccompUnavailable:
         return None
-    return lambda name: libseccomp.syscall_number(name) is not None
+    return libseccomp.syscall_number
 
 
 def _fail(e: BaseException):
@@ -81,7 +81,8 @@ def libcontainer_validate_config(config):
     section = config.sections.get(KEY)
     if section is None:
         return None
-    return [ConfigProblem(path, message) for path, message in _config.problems(section, _known_syscall())]
+    found = _config.problems(section, _syscall_number(), tty=bool(config.tty))
+    return [ConfigProblem(path, message) for path, message in found]
 
 
 @hookimpl

@@ -147,14 +147,49 @@ def formats() -> dict[str, Callable[[Any], Any]]:
     }
 
 
-def problems(section: dict[str, Any], known: Callable[[str], bool] | None) -> list[tuple[str, str]]:
+# What the engine itself calls after the filter is loaded (libcontainer/process.py,
+# seen with strace on x86_64): finding the command in PATH (newfstatat, access),
+# marking fds close-on-exec (close_range), the ready message (sendto), waiting
+# for start (ioctl FIONBIO, recvfrom), then execve.  A profile that denies one
+# of them outright cannot start any command.
+RUNTIME_CALLS = ("newfstatat", "access", "close_range", "sendto", "ioctl", "recvfrom", "execve")
+# With a tty, the pty's master end is sent to nsinit (sendmsg) then closed.
+TTY_CALLS = ("sendmsg", "close")
+PASSING = ("allow", "log")  # actions under which a call runs
+
+
+def blocked_runtime_calls(section: dict[str, Any], tty: bool = False) -> list[str]:
+    """The runtime's calls that ``section`` denies whatever their arguments.
+
+    A call caught by a rule with argument conditions is not reported: whether
+    the engine's arguments match cannot be told here.
+    """
+    blocked = []
+    for name in RUNTIME_CALLS + (TTY_CALLS if tty else ()):
+        rules = [r for r in section.get("syscalls") or () if name in (r.get("names") or ())]
+        if any(r.get("args") for r in rules):
+            continue
+        action = rules[0].get("action") if rules else section.get("default_action")
+        if action not in PASSING:
+            blocked.append(name)
+    return blocked
+
+
+def problems(section: dict[str, Any], number: Callable[[str], int | None] | None,
+             tty: bool = False) -> list[tuple[str, str]]:
     """Cross-field problems as (JSON path, message).
 
-    ``known(name)`` says whether libseccomp knows a system call; None when the
+    ``number(name)`` is libseccomp's native number of a system call (negative:
+    another architecture's call; None: unknown); ``number`` is None when the
     library is not available here (the names are then checked at pre_clone).
+    Only the runtime's calls that the native architecture has are required.
     """
     base = f"$.{KEY}"
     found: list[tuple[str, str]] = []
+    blocked = [n for n in blocked_runtime_calls(section, tty) if number is None or _native(number(n))]
+    if blocked:
+        found.append((base, f"the runtime needs {', '.join(blocked)} after the filter is loaded, to start the "
+                            "command; allow them (see the seccomp plugin's README)"))
     if section.get("default_errno") is not None and section.get("default_action") != "errno":
         found.append((f"{base}.default_errno",
                       f"applies only to the errno default action, not to {section.get('default_action')}"))
@@ -166,7 +201,7 @@ def problems(section: dict[str, Any], known: Callable[[str], bool] | None) -> li
         found += _arg_problems(path, rule.get("args") or ())
         for j, name in enumerate(rule.get("names") or ()):
             where = f"{path}.names[{j}]"
-            if known is not None and not known(name):
+            if number is not None and number(name) is None:
                 found.append((where, f"unknown system call {name!r} (libseccomp knows no such name "
                                      "on any architecture)"))
             elif not rule.get("args"):
@@ -176,6 +211,10 @@ def problems(section: dict[str, Any], known: Callable[[str], bool] | None) -> li
                 else:
                     unconditional[name] = where
     return found
+
+
+def _native(number: int | None) -> bool:
+    return number is not None and number >= 0
 
 
 def _arg_problems(path: str, args: list[dict[str, Any]]) -> list[tuple[str, str]]:
