@@ -18,7 +18,7 @@ def pytest_collection_modifyitems(config, items):
 
 
 def _snapshot() -> dict[str, set[str]]:
-    """What a container runtime could leak on this host: mounts, cgroups, interfaces, netns."""
+    """What a container runtime could leak on this host: mounts, cgroups, interfaces, netns, trusted state."""
     with open("/proc/self/mountinfo") as f:
         mounts = {line.split()[4] for line in f}
     cgroups = set()
@@ -32,7 +32,9 @@ def _snapshot() -> dict[str, set[str]]:
                     cgroups.add(str(d))
     links = set(os.listdir("/sys/class/net"))
     netns = set(os.listdir("/var/run/netns")) if os.path.isdir("/var/run/netns") else set()
-    return {"mounts": mounts, "cgroups": cgroups, "interfaces": links, "network namespaces": netns}
+    states = set(os.listdir("/run/nsinit")) if os.path.isdir("/run/nsinit") else set()
+    return {"mounts": mounts, "cgroups": cgroups, "interfaces": links, "network namespaces": netns,
+            "container states (/run/nsinit)": states}
 
 
 def _unmount_netns_dir(mounts_before: set[str]) -> None:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import fcntl
 import functools
 import os
-import re
 import signal
 import sys
 import time
@@ -44,25 +43,6 @@ def default_plugins() -> Plugins:
     from .plugins import get_plugin_manager
 
     return get_plugin_manager(lazy=True)
-
-
-def container_id(root: Path) -> str:
-    """A name unique on this host for the container in ``root``: its name and a hash of its path."""
-    base = re.sub(r"[^A-Za-z0-9_.-]", "-", root.name).strip(".-") or "root"
-    return f"{base[:40]}-{_fnv1a32(os.fsencode(str(root))):08x}"
-
-
-def _fnv1a32(data: bytes) -> int:
-    """FNV-1a, 32 bits: tells directories with the same name apart.
-
-    Not hashlib: importing OpenSSL costs 2-4 ms and 3.7 MiB of resident memory
-    per nsinit command, for 8 hex digits that need no cryptographic strength
-    (a cgroup or interface that already exists is refused, not shared).
-    """
-    h = 0x811C9DC5
-    for byte in data:
-        h = ((h ^ byte) * 0x01000193) & 0xFFFFFFFF
-    return h
 
 
 def _become_subreaper(ctx: ContainerContext) -> None:
@@ -184,7 +164,7 @@ class Container:
         self.plugins = plugins or default_plugins()
         self._config = config
         self._syscalls = syscalls
-        self.id = container_id(self.root)
+        self.id = st.container_id(self.root)
 
     # -- config and state ----------------------------------------------------------
     @property

@@ -5,22 +5,33 @@ wrote it; ``start`` holds that process's start time (field 22 of
 /proc/PID/stat), so a pid file whose process died and whose pid was reused is
 recognised as stale.  ``state.json`` holds what later commands need: the
 config used, the namespaces, and what each plugin created (``resources``).
-A container is *live* only when all three agree with the running process.
+
+The copies in the container's directory are for people and tools: that
+directory is often the container's own root filesystem, where root in the
+container can rewrite them.  The copy nsinit trusts, to join, to kill and to
+clean up after, lives on the host in a directory only its user can write
+(``/run/nsinit/<id>``; runc keeps its own in /run/runc/<id> for the same
+reason).  A container is *live* only when that state names a running process
+with the recorded start time, namespaces and supervising nsinit.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import stat
 from dataclasses import field, fields
 from pathlib import Path
 from typing import Any
 
+from .errors import StateError
 from .records import record
 
 PID_FILE = "pid"
 START_FILE = "start"
 STATE_FILE = "state.json"
+RUN_DIR = "/run/nsinit"  # root's trusted states, one directory per container
 
 
 @record
@@ -36,6 +47,7 @@ class State:
     resources: dict[str, dict[str, Any]] = field(default_factory=dict)  # per plugin, what it created
     nsinit_pid: int = 0  # the supervising nsinit
     nsinit_start: str = ""  # its start time, to tell it from a process that reused its pid
+    root: str = ""  # the container's directory (its real path), checked when read back
 
     def to_json(self) -> str:
         # Field by field, not dataclasses.asdict: asdict deep-copies the whole
@@ -78,12 +90,64 @@ def namespace_ids(pid: int) -> dict[str, str]:
     return out
 
 
-def write_state(root: Path, state: State) -> str:
-    """Write state.json, then start, then pid: the pid file appears last, complete.
+def container_id(root: Path) -> str:
+    """A name unique on this host for the container in ``root``: its name and a hash of its real path."""
+    real = os.path.realpath(root)
+    base = re.sub(r"[^A-Za-z0-9_.-]", "-", os.path.basename(real)).strip(".-") or "root"
+    return f"{base[:40]}-{_fnv1a32(os.fsencode(real)):08x}"
 
-    Returns the text written to state.json, for :func:`update_resources`.
+
+def _fnv1a32(data: bytes) -> int:
+    """FNV-1a, 32 bits: tells directories with the same name apart.
+
+    Not hashlib: importing OpenSSL costs 2-4 ms and 3.7 MiB of resident memory
+    per nsinit command, for 8 hex digits that need no cryptographic strength
+    (a cgroup or interface that already exists is refused, not shared, and
+    the trusted state records the directory it belongs to).
     """
+    h = 0x811C9DC5
+    for byte in data:
+        h = ((h ^ byte) * 0x01000193) & 0xFFFFFFFF
+    return h
+
+
+def private_dir(root: Path) -> Path:
+    """Where nsinit keeps the state it trusts for the container in ``root``.
+
+    /run/nsinit/<id> for root; an unprivileged nsinit uses $XDG_RUNTIME_DIR,
+    else /tmp/nsinit-<uid> (as runc does for rootless containers).
+    """
+    if os.geteuid() == 0:
+        base = RUN_DIR
+    else:
+        runtime = os.environ.get("XDG_RUNTIME_DIR")
+        base = os.path.join(runtime, "nsinit") if runtime else f"/tmp/nsinit-{os.geteuid()}"
+    return Path(base) / container_id(root)
+
+
+def _make_private(path: Path) -> None:
+    """Create ``path`` and its parent as directories only we can write, refusing anything else found there."""
+    for directory in (path.parent, path):
+        try:
+            os.mkdir(directory, 0o700)
+        except FileExistsError:
+            pass
+        found = os.lstat(directory)
+        if not stat.S_ISDIR(found.st_mode) or found.st_uid != os.geteuid() or found.st_mode & 0o022:
+            raise StateError(f"{directory} is not a directory that only uid {os.geteuid()} can write; "
+                             "refusing to keep container state there")
+
+
+def write_state(root: Path, state: State) -> str:
+    """Write the trusted state, then state.json, start and pid: the pid file appears last, complete.
+
+    Returns the text written, for :func:`update_resources`.
+    """
+    state.root = os.path.realpath(root)
     text = state.to_json()
+    private = private_dir(root)
+    _make_private(private)
+    _atomic_write(private / STATE_FILE, text + "\n")
     _atomic_write(root / STATE_FILE, text + "\n")
     _atomic_write(root / START_FILE, state.start + "\n")
     _atomic_write(root / PID_FILE, f"{state.pid}\n")
@@ -91,28 +155,35 @@ def write_state(root: Path, state: State) -> str:
 
 
 def update_resources(root: Path, state: State, written: str) -> None:
-    """Write state.json again if plugins recorded more since ``written``."""
+    """Write the state again if plugins recorded more since ``written``."""
     text = state.to_json()
     if text != written:
+        _atomic_write(private_dir(root) / STATE_FILE, text + "\n")
         _atomic_write(root / STATE_FILE, text + "\n")
 
 
 def read_state(root: Path) -> State | None:
-    """state.json as written, or None when absent or unreadable."""
+    """The trusted state of the container in ``root``; None when absent, unreadable or another directory's."""
     try:
-        doc = json.loads((root / STATE_FILE).read_text())
-        return State(**doc)
+        doc = json.loads((private_dir(root) / STATE_FILE).read_text())
+        state = State(**doc)
     except (OSError, ValueError, TypeError):
         return None
+    return state if state.root == os.path.realpath(root) else None
 
 
 def remove_state(root: Path) -> None:
-    """Remove the pid file first, so no reader sees a pid without its state."""
-    for name in (PID_FILE, START_FILE, STATE_FILE):
+    """Remove the pid file first, so no reader sees a pid without its state; then the trusted state."""
+    private = private_dir(root)
+    for path in (root / PID_FILE, root / START_FILE, root / STATE_FILE, private / STATE_FILE):
         try:
-            os.unlink(root / name)
+            os.unlink(path)
         except FileNotFoundError:
             pass
+    try:
+        os.rmdir(private)
+    except OSError:
+        pass
 
 
 # What inspect() found in a container directory.
@@ -130,31 +201,23 @@ def stable_namespace_ids(pid: int) -> dict[str, str]:
 def inspect(root: Path) -> tuple[State | None, str]:
     """The state of the container in ``root`` and a verdict: NONE, LIVE, STALE or FORGED.
 
-    Live means: the pid file, the start file and state.json name the same
-    process, which exists, started at the recorded time, and is in the
-    namespaces recorded when it started.  A pid file whose process died (or
-    whose pid was reused) is STALE; one naming a live process whose start
-    time or namespaces do not match state.json is FORGED and never joined.
+    Only the trusted state counts: live means it names a process that exists,
+    started at the recorded time, is the child of the recorded (running)
+    nsinit and is in the namespaces recorded when it started.  A recorded
+    process that is gone is STALE (clean up); one whose parent or namespaces
+    do not match is FORGED and never joined or killed.  Without a trusted
+    state, a pid file in the directory (which anyone who can write there could
+    have made) naming a live process is FORGED too.
     """
-    has_pid = (root / PID_FILE).exists()
     state = read_state(root)
-    if not has_pid and state is None:
-        return None, NONE
-    try:
-        pid = int((root / PID_FILE).read_text().strip())
-    except (OSError, ValueError):
-        pid = -1
-    try:
-        start = (root / START_FILE).read_text().strip()
-    except OSError:
-        start = ""
     if state is None:
-        # A pid file without state: forged if it names a live process.
+        try:
+            pid = int((root / PID_FILE).read_text().strip())
+        except (OSError, ValueError):
+            return None, STALE if (root / STATE_FILE).exists() else NONE
         return None, FORGED if pid > 0 and process_start_time(pid) is not None else STALE
     if process_start_time(state.pid) != state.start:
         return None, STALE  # the recorded process is gone: ours died
-    if state.pid != pid or state.start != start:
-        return None, FORGED
     if state.nsinit_pid and process_start_time(state.nsinit_pid) != state.nsinit_start:
         # Its nsinit was killed and PID 1 has not died of it yet (the
         # parent-death signal is on its way): clean up, killing it if need be.
@@ -162,7 +225,7 @@ def inspect(root: Path) -> tuple[State | None, str]:
     if state.nsinit_pid and _parent_pid(state.pid) != state.nsinit_pid:
         return None, FORGED  # the container's PID 1 is always its nsinit's child
     current = namespace_ids(state.pid)
-    if any(current.get(k) != v for k, v in state.namespaces.items()):
+    if not state.namespaces or any(current.get(k) != v for k, v in state.namespaces.items()):
         return None, FORGED
     return state, LIVE
 

@@ -164,9 +164,12 @@ def test_inspect_tells_live_stale_and_forged_apart(tmp_path):
         st.write_state(tmp_path, _state_for(child.pid, os.getpid()))
         found, verdict = st.inspect(tmp_path)
         assert verdict == st.LIVE and found.pid == child.pid
-        # A pid file pointing elsewhere than state.json: forged.
+        # The directory's copies are for people: rewriting them (as root in a
+        # container whose rootfs is this directory can) changes nothing.
         (tmp_path / "pid").write_text(f"{os.getppid()}\n")
-        assert st.inspect(tmp_path)[1] == st.FORGED
+        (tmp_path / "state.json").write_text(_state_for(os.getppid(), os.getpid()).to_json())
+        found, verdict = st.inspect(tmp_path)
+        assert verdict == st.LIVE and found.pid == child.pid
         # A process that is not our child (its parent is not the recorded nsinit): forged.
         st.write_state(tmp_path, _state_for(os.getppid(), os.getpid()))
         assert st.inspect(tmp_path)[1] == st.FORGED
@@ -185,6 +188,36 @@ def test_inspect_tells_live_stale_and_forged_apart(tmp_path):
         other.kill()
     st.remove_state(tmp_path)
     assert sorted(os.listdir(tmp_path)) == []
+
+
+def test_state_read_back_is_the_trusted_copy_outside_the_directory(tmp_path):
+    with subprocess.Popen(["sleep", "30"]) as child:
+        try:
+            st.write_state(tmp_path, _state_for(child.pid, os.getpid()))
+            private = st.private_dir(tmp_path)
+            assert (private / "state.json").exists() and not str(private).startswith(str(tmp_path))
+            assert os.stat(private).st_mode & 0o777 == 0o700
+            (tmp_path / "state.json").unlink()
+            assert st.read_state(tmp_path).pid == child.pid
+        finally:
+            child.kill()
+            st.remove_state(tmp_path)
+    assert not private.exists()
+
+
+def test_trusted_state_of_another_directory_is_not_read_fail(tmp_path):
+    """Twin: the trusted copy records its directory; one naming another directory is ignored."""
+    with subprocess.Popen(["sleep", "30"]) as child:
+        try:
+            doc = _state_for(child.pid, os.getpid())
+            st.write_state(tmp_path, doc)
+            doc.root = "/elsewhere"
+            (st.private_dir(tmp_path) / "state.json").write_text(doc.to_json())
+            assert st.read_state(tmp_path) is None
+            assert st.inspect(tmp_path)[1] == st.FORGED  # the pid file names a live process nobody vouches for
+        finally:
+            child.kill()
+            st.remove_state(tmp_path)
 
 
 def test_pid_file_without_state_naming_a_live_process_is_forged(tmp_path):
