@@ -210,6 +210,28 @@ def _prefixed() -> list[str]:
     return found
 
 
+def _container_id(root: Path) -> str:
+    from libcontainer import state
+
+    if hasattr(state, "container_id"):
+        return state.container_id(root)
+    from libcontainer.container import container_id
+
+    return container_id(root)
+
+
+def _state_files(root: Path) -> list[Path]:
+    """The state a container in ``root`` leaves while it runs: in its directory, and nsinit's private one."""
+    from libcontainer import state
+
+    found = [root / name for name in ("pid", "state.json") if (root / name).exists()]
+    if hasattr(state, "private_dir"):
+        private = state.private_dir(root)
+        if private.exists() and any(private.iterdir()):
+            found += sorted(private.iterdir())
+    return found
+
+
 def _containers_of(request: pytest.FixtureRequest) -> list:
     from libcontainer.testing.fixtures import ContainerDir
 
@@ -236,8 +258,6 @@ def nothing_left(request: pytest.FixtureRequest):
     mounts_before = _mounts()
     ours_before = set(_prefixed())
     yield
-    from libcontainer.container import container_id
-
     problems = []
     alive = _live_children()
     for pid in alive:
@@ -250,10 +270,8 @@ def nothing_left(request: pytest.FixtureRequest):
     _reap()
     mounts_after = _mounts()
     for box in _containers_of(request):
-        for name in ("pid", "state.json"):
-            if (box.path / name).exists():
-                problems.append(f"state file {box.path / name}")
-        problems += [f"cgroup {c}" for c in _cgroups_named(container_id(box.path))]
+        problems += [f"state file {p}" for p in _state_files(box.path)]
+        problems += [f"cgroup {c}" for c in _cgroups_named(_container_id(box.path))]
         problems += [f"mount {m}" for m in mounts_after if m.startswith(str(box.path))]
     problems += [f"host mount {m}" for m in sorted(mounts_after - mounts_before)
                  if not m.startswith("/tmp/pytest-of-") and not m.startswith("/run/netns")]
