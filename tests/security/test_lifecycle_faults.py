@@ -165,8 +165,6 @@ def test_reused_pid_whose_start_time_differs_is_stale_and_not_killed(container, 
     assert not any((container.path / n).exists() for n in STATE_FILES)
 
 
-@pytest.mark.xfail(strict=True, reason="state.json is trusted: a forged nsinit_pid makes the next command kill "
-                                        "the named process; patch 3 in /work/notes/security-b-patches.md")
 def test_forged_state_naming_a_host_process_with_its_start_time_is_not_killed(container, host_sleep):
     container.write_config()
     _forge_state(container.path, host_sleep.pid, _start_of(host_sleep.pid),
@@ -178,8 +176,6 @@ def test_forged_state_naming_a_host_process_with_its_start_time_is_not_killed(co
         _remove_state(container.path)
 
 
-@pytest.mark.xfail(strict=True, reason="state.json is trusted: a forged state naming a host process and its parent "
-                                        "is LIVE and joined; patch 3 in /work/notes/security-b-patches.md")
 def test_forged_state_naming_a_host_process_and_its_parent_is_not_joined(container, host_sleep):
     container.write_config()
     _forge_state(container.path, host_sleep.pid, _start_of(host_sleep.pid),
@@ -209,9 +205,6 @@ def victim_cgroup(host_sleep):
             path.rmdir()
 
 
-@pytest.mark.xfail(strict=True, reason="the container can rewrite /state.json (its rootfs is its directory) and the "
-                                        "next command trusts the resources in it; patch 3 in "
-                                        "/work/notes/security-b-patches.md")
 def test_state_forged_from_inside_the_container_cannot_make_the_next_command_kill_host_processes(
         container, host_sleep, victim_cgroup):
     container.write_config()
@@ -426,3 +419,54 @@ def test_sigkill_of_nsinit_at_each_setup_point_leaves_nothing_after_the_next_com
     assert sandbox.veths() == []
     assert sandbox.cgroup_dirs() == []
     assert _mounts() == mounts_before
+
+
+# -- one cgroup name, two containers ------------------------------------------------------------
+
+
+@pytest.fixture
+def second_container(rootfs_template, tmp_path):
+    """Another container directory beside ``container``, torn down the same way."""
+    from libcontainer.testing.fixtures import ContainerDir, copy_rootfs
+
+    box = ContainerDir(copy_rootfs(rootfs_template, tmp_path / "second"))
+    try:
+        yield box
+    finally:
+        box.cleanup()
+
+
+def _cgroup_config(name: str) -> dict:
+    return {"namespaces": dict(SAMPLE_NAMESPACES), "environment": list(DEFAULT_ENV),
+            "cgroups": {"parent": CGROUP_PREFIX, "name": name, "memory": "64M"}}
+
+
+def test_second_container_with_the_same_cgroup_name_fails_cleanly_and_the_first_is_unharmed(container,
+                                                                                         second_container):
+    if not Path("/sys/fs/cgroup/memory/cgroup.procs").exists():
+        pytest.skip("this host has no cgroup v1 memory hierarchy")
+    name = f"{CGROUP_PREFIX}-dup-{uuid.uuid4().hex[:8]}"
+    memory = Path(f"/sys/fs/cgroup/memory/{CGROUP_PREFIX}/{name}")
+    container.write_config(_cgroup_config(name))
+    other = _cgroup_config(name)
+    other["cgroups"]["memory"] = "32M"  # a different limit, which must not reach the first container's cgroup
+    second_container.write_config(other)
+    first = container.popen("sh", "-c", "echo ready; sleep 60")
+    pid1 = container.wait_running()
+    assert first.stdout.readline().strip() == "ready"
+    limit = (memory / "memory.limit_in_bytes").read_text()
+    r = second_container.exec("echo", "second-ran")
+    assert r.returncode == 125, (r.stdout, r.stderr)
+    lines = r.stderr.splitlines()
+    assert len(lines) == 1 and f"a container with cgroup name {name} is already running" in lines[0], r.stderr
+    assert "Traceback" not in r.stderr and "second-ran" not in r.stdout
+    assert not any((second_container.path / n).exists() for n in STATE_FILES)
+    # The first container: still running, still in its cgroup, its limit untouched.
+    assert _alive(pid1) and first.poll() is None
+    assert str(pid1) in (memory / "cgroup.procs").read_text().split()
+    assert (memory / "memory.limit_in_bytes").read_text() == limit == f"{64 * 1024 * 1024}\n"
+    r = container.exec("echo", "joined")
+    assert r.stdout.strip() == "joined", r.stderr  # and still joinable
+    os.kill(pid1, signal.SIGKILL)  # the container ends; its nsinit tears it down
+    assert first.wait(timeout=10) == 137
+    assert not memory.exists()
