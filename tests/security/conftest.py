@@ -17,7 +17,9 @@ Every test of this directory is checked at teardown (``nothing_left``): no
 pid or state.json file in its containers' directories, no cgroup named after
 them, no mount of their paths on the host, no new host mount outside pytest's
 temporary directories, no network namespace or host interface with the suite's
-prefix (``lcs``: use it as the veth prefix in configs), and no process left
+prefix (``lcs``, or the test module's ``RESOURCE_PREFIX`` such as ``lcs-a``:
+use it in cgroup names as ``lctest-<prefix>-...`` and as the veth prefix) that
+appeared during the test, and no process left
 among the test process's children (the test process is a child subreaper, so
 every orphan of a killed nsinit comes back to it).
 
@@ -201,12 +203,12 @@ def _cgroups_named(needle: str) -> list[str]:
     return found
 
 
-def _prefixed() -> list[str]:
+def _prefixed(prefix: str) -> list[str]:
     """The suite's cgroups, interfaces and network namespaces on the host, by their prefix."""
-    found = [f"cgroup {c}" for c in _cgroups_named(f"lctest-{PREFIX}")]
-    found += [f"interface {i}" for i in os.listdir("/sys/class/net") if i.startswith(PREFIX)]
+    found = [f"cgroup {c}" for c in _cgroups_named(f"lctest-{prefix}")]
+    found += [f"interface {i}" for i in os.listdir("/sys/class/net") if i.startswith(prefix)]
     netns = "/var/run/netns"
-    found += [f"netns {n}" for n in (os.listdir(netns) if os.path.isdir(netns) else []) if n.startswith(PREFIX)]
+    found += [f"netns {n}" for n in (os.listdir(netns) if os.path.isdir(netns) else []) if n.startswith(prefix)]
     return found
 
 
@@ -256,7 +258,8 @@ def nothing_left(request: pytest.FixtureRequest):
         yield
         return
     mounts_before = _mounts()
-    ours_before = set(_prefixed())
+    prefix = getattr(request.module, "RESOURCE_PREFIX", PREFIX)
+    ours_before = set(_prefixed(prefix))
     yield
     problems = []
     alive = _live_children()
@@ -277,5 +280,5 @@ def nothing_left(request: pytest.FixtureRequest):
                  if not m.startswith("/tmp/pytest-of-") and not m.startswith("/run/netns")]
     # Only what appeared during the test: another run of the suite may be
     # going on at the same time on a developer's machine.
-    problems += sorted(set(_prefixed()) - ours_before)
+    problems += sorted(set(_prefixed(prefix)) - ours_before)
     assert not problems, f"{request.node.name} left these behind: {problems}"

@@ -19,6 +19,9 @@ from libcontainer.testing.fixtures import nsinit_command
 
 pytestmark = pytest.mark.privileged
 
+# What these tests name on the host (see conftest.py).
+RESOURCE_PREFIX = "lcs-a"
+
 CAP_NET_RAW, CAP_SYS_ADMIN = 13, 21
 CALLER_INHERITABLE = (1 << CAP_NET_RAW) | (1 << CAP_SYS_ADMIN)
 CALLER_AMBIENT = 1 << CAP_NET_RAW

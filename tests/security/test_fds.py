@@ -14,6 +14,9 @@ from libcontainer.testing.fixtures import nsinit_command
 
 pytestmark = pytest.mark.privileged
 
+# What these tests name on the host (see conftest.py).
+RESOURCE_PREFIX = "lcs-a"
+
 
 @contextmanager
 def leaked_fds():

@@ -19,6 +19,9 @@ from secutil import nsattack_lines, run_in_pty
 
 pytestmark = pytest.mark.privileged
 
+# What these tests name on the host (see conftest.py).
+RESOURCE_PREFIX = "lcs-a"
+
 
 @pytest.fixture
 def marker_dir(tmp_path):

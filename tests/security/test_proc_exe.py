@@ -20,6 +20,9 @@ from secutil import nsattack_lines
 
 pytestmark = pytest.mark.privileged
 
+# What these tests name on the host (see conftest.py).
+RESOURCE_PREFIX = "lcs-a"
+
 # Docker's default capability set: no SYS_PTRACE, no SYS_ADMIN.
 DEFAULT_CAPS = ["CHOWN", "DAC_OVERRIDE", "FSETID", "FOWNER", "MKNOD", "NET_RAW", "SETGID", "SETUID", "SETFCAP",
                 "SETPCAP", "NET_BIND_SERVICE", "SYS_CHROOT", "KILL", "AUDIT_WRITE"]
