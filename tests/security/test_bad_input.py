@@ -109,8 +109,11 @@ def _lines(text: str) -> list[str]:
 
 
 def _assert_nothing_left(directory: Path, case: BadConfig) -> None:
+    from libcontainer.state import private_dir
+
     left = sorted(p.name for p in directory.iterdir() if p.name != case.name)
     assert left == [], f"{case.id}: left behind in the container directory: {left}"
+    assert not private_dir(directory).exists(), f"{case.id}: left its trusted state behind"
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])

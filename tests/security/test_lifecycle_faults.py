@@ -221,6 +221,42 @@ def test_state_forged_from_inside_the_container_cannot_make_the_next_command_kil
     assert victim_cgroup.is_dir()
 
 
+def test_config_kept_outside_the_rootfs_cannot_be_rewritten_from_inside(container, tmp_path):
+    """The layout docs/security.md recommends: the config (and so the next start) out of the container's reach."""
+    config_dir = tmp_path / "config"
+    config_dir.mkdir()
+    doc = {"namespaces": dict(SAMPLE_NAMESPACES), "environment": list(DEFAULT_ENV), "rootfs": str(container.path)}
+    (config_dir / "container.json").write_text(json.dumps(doc))
+    before = (config_dir / "container.json").read_text()
+    r = subprocess.run(nsinit_command() + ["exec", "--root", str(config_dir), "sh", "-c",
+                                           "echo '{}' > /container.json; ls /container.json"],
+                       capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, r.stderr
+    assert (config_dir / "container.json").read_text() == before
+    (container.path / "container.json").unlink()  # what the container wrote lands in its rootfs only
+
+
+def test_config_inside_the_rootfs_is_writable_from_inside_fail(container):
+    """The twin, documenting the 2014 layout's limit: with the rootfs as its directory, root inside can
+    rewrite the container.json that the next start will use (patch 4 in /work/notes/security-b-patches.md)."""
+    container.write_config()
+    before = (container.path / "container.json").read_text()
+    try:
+        r = container.exec("sh", "-c", "echo '{\"namespaces\": {}}' > /container.json")
+        assert r.returncode == 0, r.stderr
+        assert (container.path / "container.json").read_text() != before
+    finally:
+        (container.path / "container.json").write_text(before)
+
+
+def test_readonly_fs_keeps_the_config_inside_the_rootfs_unchanged(container):
+    container.write_config(readonly_fs=True)
+    before = (container.path / "container.json").read_text()
+    r = container.exec("sh", "-c", "echo '{}' > /container.json")
+    assert r.returncode != 0 and "Read-only file system" in r.stderr
+    assert (container.path / "container.json").read_text() == before
+
+
 # -- PID 1 death ---------------------------------------------------------------------------
 
 
