@@ -7,6 +7,8 @@ Fixtures:
 ``container``
     The libcontainer fixture's busybox container, with the helper at
     /bin/nsattack in its rootfs.
+``more_containers``
+    A factory of further such containers, for tests of one container against another.
 ``host_python``
     The real path of the interpreter that runs nsinit (what CVE-2019-5736
     style attacks try to overwrite).
@@ -70,6 +72,27 @@ def container(container, nsattack: Path):
     """The libcontainer fixture's container, with /bin/nsattack in its rootfs."""
     shutil.copy2(nsattack, container.path / "bin" / "nsattack")
     return container
+
+
+@pytest.fixture
+def more_containers(request: pytest.FixtureRequest, rootfs_template: Path, nsattack: Path, tmp_path: Path):
+    """``more_containers("name")``: another fresh container with the helper, cleaned up and checked like ``container``."""
+    from libcontainer.testing.fixtures import ContainerDir, copy_rootfs
+
+    made: list = []
+    request.node.lcs_more_containers = made
+
+    def make(name: str) -> ContainerDir:
+        box = ContainerDir(copy_rootfs(rootfs_template, tmp_path / name))
+        shutil.copy2(nsattack, box.path / "bin" / "nsattack")
+        made.append(box)
+        return box
+
+    try:
+        yield make
+    finally:
+        for box in made:
+            box.cleanup()
 
 
 # -- host sentinels -----------------------------------------------------------------------
@@ -237,7 +260,8 @@ def _state_files(root: Path) -> list[Path]:
 def _containers_of(request: pytest.FixtureRequest) -> list:
     from libcontainer.testing.fixtures import ContainerDir
 
-    return [v for v in getattr(request.node, "funcargs", {}).values() if isinstance(v, ContainerDir)]
+    boxes = [v for v in getattr(request.node, "funcargs", {}).values() if isinstance(v, ContainerDir)]
+    return boxes + list(getattr(request.node, "lcs_more_containers", []))
 
 
 @pytest.fixture(scope="session", autouse=True)

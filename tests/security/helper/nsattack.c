@@ -18,6 +18,7 @@
  *   keyctl show                "session ID DESCRIPTION" of the session keyring
  *   keyctl read ID             "read ok DATA" or "read ERRNO"
  *   keyctl add DESC DATA       a user key in the session keyring: "added ID"
+ *   keyctl join NAME           join (or make) the session keyring NAME, then show it
  *   memhog MB                  allocate and touch MB MiB: "touched N" per MiB chunk of 16
  *   forkbomb N                 fork up to N sleeping children: "forked K [ERRNO]";
  *                              kills and reaps them before exiting
@@ -52,6 +53,7 @@
 /* linux/keyctl.h, without needing the header or libkeyutils. */
 #define KEY_SPEC_SESSION_KEYRING (-3)
 #define KEYCTL_GET_KEYRING_ID 0
+#define KEYCTL_JOIN_SESSION_KEYRING 1
 #define KEYCTL_DESCRIBE 6
 #define KEYCTL_READ 11
 
@@ -230,6 +232,14 @@ static int tiocsti(int fd, const char *text)
 
 static int keyctl_verb(int argc, char **argv)
 {
+    if (argc >= 4 && !strcmp(argv[0], "then")) {
+        /* "then VERB ARGS... -- VERB ARGS...": two keyctl verbs in one process (one session keyring). */
+        int split = 1;
+        while (split < argc && strcmp(argv[split], "--"))
+            split++;
+        int r = keyctl_verb(split - 1, argv + 1);
+        return split < argc ? keyctl_verb(argc - split - 1, argv + split + 1) | r : r;
+    }
     if (argc >= 1 && !strcmp(argv[0], "show")) {
         long id = syscall(SYS_keyctl, KEYCTL_GET_KEYRING_ID, KEY_SPEC_SESSION_KEYRING, 0);
         if (id < 0) {
@@ -252,6 +262,14 @@ static int keyctl_verb(int argc, char **argv)
         data[n < (long)sizeof data ? n : (long)sizeof data - 1] = 0;
         printf("read ok %s\n", data);
         return 0;
+    }
+    if (argc >= 2 && !strcmp(argv[0], "join")) {
+        if (syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, argv[1]) < 0) {
+            printf("join %s\n", errname(errno));
+            return 1;
+        }
+        char *show[] = {"show"};
+        return keyctl_verb(1, show);
     }
     if (argc >= 3 && !strcmp(argv[0], "add")) {
         long id = syscall(SYS_add_key, "user", argv[1], argv[2], strlen(argv[2]), KEY_SPEC_SESSION_KEYRING);
