@@ -22,6 +22,7 @@ Starting a container (``Container.create`` then ``Container.start``)::
     host    libcontainer_map_ids             child in its new user namespace, waiting
             -- child unshares the other namespaces, setns() the joined ones,
                and (with a new pid namespace) forks the container's PID 1
+    inside  libcontainer_process_created     the container's process, before nsinit knows its pid
     host    libcontainer_post_clone          child in all its namespaces, waiting
             -- (with a new cgroup namespace: unshare CLONE_NEWCGROUP, now in its cgroups)
     inside  libcontainer_container_init      namespaces in place, before any mount
@@ -149,6 +150,22 @@ def libcontainer_map_ids(container: ContainerContext, pid: int) -> None:
     Write ``/proc/PID/uid_map`` and ``gid_map`` (and ``setgroups``) here: the
     kernel requires it to be done from outside, before the child may setuid.
     Called only when the container gets a new user namespace.
+    """
+
+
+@hookspec
+def libcontainer_process_created(container: ContainerContext) -> None:
+    """Inside: the container's process (PID 1 of a new pid namespace) was just created.
+
+    It is in its namespaces (all but a new cgroup namespace), still holds
+    nsinit's privileges (unless in a new user namespace) and sees the host's
+    filesystem; nsinit has not heard its pid yet, so ``libcontainer_post_clone``
+    runs after this.  For what a process does to itself faster than the host
+    can do it: the cgroups plugin moves it into its cgroup v1 hierarchies here
+    (a thread moving itself skips the RCU grace period that the host's write
+    to cgroup.procs waits for, ~10 ms).  Treat it as an optimisation:
+    ``libcontainer_post_clone`` must still do the job when this did nothing.
+    Not called for joins.
     """
 
 

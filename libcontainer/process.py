@@ -278,7 +278,7 @@ def setup_first_process(ctx: ContainerContext, plugins: Plugins, active: set[str
         keep_only_fds([chan.fileno()])
         with Step("namespaces"):
             fork_pid1 = _enter_namespaces(ctx, chan)
-        _become_container_process(chan, fork_pid1)
+        _become_container_process(chan, fork_pid1, hooks)
         chan.recv(msg.CONFIGURED)
         # Set only now: the parent of this process changed when the
         # intermediate one exited, and the signal fires on that change (prctl(2)).
@@ -299,21 +299,37 @@ def setup_first_process(ctx: ContainerContext, plugins: Plugins, active: set[str
     _child_guard(chan, body)
 
 
-def _become_container_process(chan: Channel, fork: bool) -> None:
+def _become_container_process(chan: Channel, fork: bool, hooks: Hooks | None = None) -> None:
     """Fork when a new or joined pid namespace needs it, and tell nsinit the pid that runs the command.
 
     unshare and setns of a pid (or time) namespace apply to children only
     (pid_namespaces(7)); the intermediate process then exits, and nsinit, the
-    child subreaper, inherits its child.
+    child subreaper, inherits its child.  For a first process (``hooks``
+    given), the process runs ``libcontainer_process_created`` on itself
+    before nsinit hears its pid, so that post_clone finds what it did.
     """
     if not fork:
+        if hooks is not None:
+            _process_created(hooks)
         chan.send(msg.PID, pid=os.getpid())
         return
     sys.stdout.flush()
+    done_r, done_w = os.pipe2(os.O_CLOEXEC)
     child = os.fork()
     if child:
+        os.close(done_w)
+        os.read(done_r, 1)  # EOF: the child has run the hook (or died, and said why on the channel)
         chan.send(msg.PID, pid=child)
         os._exit(0)
+    os.close(done_r)
+    if hooks is not None:
+        _process_created(hooks)
+    os.close(done_w)
+
+
+def _process_created(hooks: Hooks) -> None:
+    with Step("process_created"):
+        hooks("process_created")
 
 
 def _enter_namespaces(ctx: ContainerContext, chan: Channel) -> bool:

@@ -33,6 +33,13 @@ def libcontainer_pre_clone(container):
 
 
 @hookimpl
+def libcontainer_process_created(container):
+    from . import manager
+
+    manager.enter_self(container)
+
+
+@hookimpl
 def libcontainer_post_clone(container, pid):
     from . import manager
 

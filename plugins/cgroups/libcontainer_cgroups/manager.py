@@ -8,7 +8,7 @@ from typing import Any, Union
 from libcontainer.errors import ContainerError
 
 from .config import DEFAULT_PARENT, CgroupsConfig, parse_cgroups
-from .files import STEP, remove_dir
+from .files import STEP, remove_dir, write_value
 from .probe import Hierarchies, no_driver_message, probe
 from .v1 import FIELDS_OF, V1Driver, missing_controllers, plan_paths
 from .v2 import V2Driver
@@ -119,10 +119,24 @@ def still_ours(resources: dict[str, Any]) -> bool:
     return True
 
 
-def enter(container: Any, pid: int) -> None:
-    """post_clone: the container's first process into its cgroups."""
+def enter_self(container: Any) -> None:
+    """process_created: the container's process moves itself into its v1 cgroups (see V1Driver.add_self).
+
+    Only an optimisation: in a new user namespace, or when the kernel
+    refuses, :func:`enter` on the host does it.
+    """
     driver = recorded(container)
-    if driver is not None:
+    if isinstance(driver, V1Driver):
+        driver.add_self()
+
+
+def enter(container: Any, pid: int) -> None:
+    """post_clone: the container's first process into its cgroups (those it did not enter itself)."""
+    driver = recorded(container)
+    if isinstance(driver, V1Driver):
+        for directory in driver.missing(pid):
+            write_value(os.path.join(directory, "cgroup.procs"), pid)
+    elif driver is not None:
         driver.add(pid)
 
 

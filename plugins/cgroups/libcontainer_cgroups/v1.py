@@ -155,6 +155,32 @@ class V1Driver:
         for directory in self.dirs():
             write_value(os.path.join(directory, "cgroup.procs"), pid)
 
+    def add_self(self) -> bool:
+        """Move the calling thread into every directory; False when the kernel refused one.
+
+        Writing 0 to ``tasks`` moves the writer alone, which the kernel does
+        without the threadgroup lock that a write to cgroup.procs takes
+        (its RCU grace period is ~10 ms on cgroup v1).  For a single-threaded
+        process, as the container's freshly forked process is, that is the
+        whole process, and the children it forks are born in the cgroups.
+        """
+        for directory in self.dirs():
+            try:
+                fd = os.open(os.path.join(directory, "tasks"), os.O_WRONLY | os.O_CLOEXEC)
+            except OSError:
+                return False
+            try:
+                os.write(fd, b"0")
+            except OSError:
+                return False
+            finally:
+                os.close(fd)
+        return True
+
+    def missing(self, pid: int) -> list[str]:
+        """The directories ``pid`` is not in."""
+        return [d for d in self.dirs() if pid not in read_pids(d)]
+
     def pids(self) -> list[int]:
         """Every process in any of the container's directories."""
         found: dict[int, None] = {}

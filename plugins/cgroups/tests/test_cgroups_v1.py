@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import time
 
@@ -10,6 +11,7 @@ import pytest
 
 from cgroups_harness import PARENT, cgroup_dir, read, require_root, wait_for
 from libcontainer.errors import ContainerError
+import libcontainer_cgroups
 from libcontainer_cgroups import manager
 from libcontainer_cgroups.probe import Hierarchies, probe
 
@@ -184,6 +186,7 @@ def test_kernel_rejecting_a_value_names_the_file_and_value_fail(harness):
 
 OPEN_DEVICES = """
 import os
+import signal
 for path, mode in (("/dev/zero", os.O_RDONLY), ("/dev/full", os.O_WRONLY)):
     try:
         os.close(os.open(path, mode))
@@ -368,3 +371,59 @@ def test_a_cgroup_name_that_climbs_is_refused_even_unvalidated_fail(harness):
     with pytest.raises(ContainerError, match="must not climb out of its parent"):
         harness.call("pre_clone", ctx)
     assert not os.path.exists("/sys/fs/cgroup/memory/escape")
+
+
+def _moved_child(ctx, move: bool) -> int:
+    """A forked, single-threaded child that (optionally) runs process_created on itself, then waits."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(r)
+            if move:
+                libcontainer_cgroups.libcontainer_process_created(container=ctx)
+            os.write(w, b"x")
+            time.sleep(30)
+        finally:
+            os._exit(0)
+    os.close(w)
+    assert os.read(r, 1) == b"x"
+    os.close(r)
+    return pid
+
+
+def test_container_process_moves_itself_into_every_hierarchy(harness):
+    """process_created: the container's own thread writes 0 to tasks, so post_clone has nothing left to do."""
+    from libcontainer_cgroups.manager import recorded
+
+    ctx = harness.container({"memory": "64M", "pids_limit": 10})
+    harness.call("pre_clone", ctx)
+    pid = _moved_child(ctx, move=True)
+    try:
+        driver = recorded(ctx)
+        assert driver.missing(pid) == []
+        own = open(f"/proc/{pid}/cgroup").read()
+        for controller in ("memory", "pids", "freezer"):
+            assert f":{controller}:/{PARENT}/{ctx.id}\n" in own, own
+        harness.call("post_clone", ctx, pid=pid)  # finds nothing to move
+        assert driver.missing(pid) == []
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+
+
+def test_without_process_created_post_clone_moves_the_process_fail(harness):
+    """Twin: a process that did not move itself is in none of the cgroups until post_clone puts it there."""
+    from libcontainer_cgroups.manager import recorded
+
+    ctx = harness.container({"memory": "64M"})
+    harness.call("pre_clone", ctx)
+    pid = _moved_child(ctx, move=False)
+    try:
+        driver = recorded(ctx)
+        assert driver.missing(pid) == driver.dirs()
+        harness.call("post_clone", ctx, pid=pid)
+        assert driver.missing(pid) == []
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
