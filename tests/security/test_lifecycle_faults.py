@@ -20,6 +20,7 @@ pytestmark = pytest.mark.privileged
 # The security suite's prefix (tests/security/conftest.py checks it after every test): netns and
 # interfaces start with "lcs", cgroups with "lctest-lcs".
 PREFIX = "lcs-b"
+RESOURCE_PREFIX = PREFIX  # narrows the suite's per-test leftover check to this module's names
 CGROUP_PREFIX = "lctest-lcs-b"
 STATE_FILES = ("pid", "start", "state.json")
 
