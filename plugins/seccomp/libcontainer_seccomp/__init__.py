@@ -24,9 +24,15 @@ The order, fixed by the engine's hooks:
 
 from __future__ import annotations
 
+from libcontainer.errors import ConfigProblem, ContainerError
 from libcontainer.plugins import hookimpl
 
+# Pure Python and cheap (ctypes is the engine's already; the library itself is
+# loaded by the hooks): imported now so that no inside hook imports a module
+# after the process has entered the container.
 from . import config as _config
+from . import filter as _filter
+from . import libseccomp
 
 KEY = _config.KEY
 
@@ -37,8 +43,6 @@ def _profile(container):
 
 def _syscall_number():
     """libseccomp's name lookup, or None when the library cannot be loaded here."""
-    from . import libseccomp
-
     try:
         libseccomp.load()
     except libseccomp.LibseccompUnavailable:
@@ -46,17 +50,12 @@ def _syscall_number():
     return libseccomp.syscall_number
 
 
-def _fail(e: BaseException):
-    from libcontainer.errors import ContainerError
-
-    return ContainerError(KEY, str(e))
+def _fail(cause: BaseException | str) -> ContainerError:
+    return ContainerError(KEY, str(cause))
 
 
 def _prepare(container) -> None:
     """Load the library and build the filter once (not loaded): a bad profile fails here, on the host."""
-    from . import filter as _filter
-    from . import libseccomp
-
     try:
         libseccomp.load()
         _filter.build(_profile(container)).release()
@@ -76,8 +75,6 @@ def libcontainer_config_formats():
 
 @hookimpl
 def libcontainer_validate_config(config):
-    from libcontainer.errors import ConfigProblem
-
     section = config.sections.get(KEY)
     if section is None:
         return None
@@ -97,9 +94,6 @@ def libcontainer_pre_join(container):
 
 @hookimpl
 def libcontainer_container_init(container):
-    from . import filter as _filter  # noqa: F401 - imported while the host's files are in reach
-    from . import libseccomp
-
     try:
         libseccomp.load()  # already loaded unless this is the engine's fresh interpreter
     except libseccomp.LibseccompUnavailable as e:
@@ -108,9 +102,6 @@ def libcontainer_container_init(container):
 
 @hookimpl(trylast=True)
 def libcontainer_pre_exec(container):
-    from . import filter as _filter
-    from . import libseccomp
-
     if not libseccomp.is_loaded():
         raise _fail(f"{libseccomp.LIBRARY} was not loaded before the process entered the container "
                     "(it is loaded in pre_clone, pre_join and container_init)")

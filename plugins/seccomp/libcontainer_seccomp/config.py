@@ -149,10 +149,12 @@ def formats() -> dict[str, Callable[[Any], Any]]:
 
 # What the engine itself calls after the filter is loaded (libcontainer/process.py,
 # seen with strace on x86_64): finding the command in PATH (newfstatat, access),
-# marking fds close-on-exec (close_range), the ready message (sendto), waiting
-# for start (ioctl FIONBIO, recvfrom), then execve.  A profile that denies one
-# of them outright cannot start any command.
-RUNTIME_CALLS = ("newfstatat", "access", "close_range", "sendto", "ioctl", "recvfrom", "execve")
+# restoring default signal handlers and an empty mask (rt_sigaction,
+# rt_sigprocmask), marking fds close-on-exec (close_range), the ready message
+# (sendto), waiting for start (ioctl FIONBIO, recvfrom), then execve.  A
+# profile that denies one of them outright cannot start any command.
+RUNTIME_CALLS = ("newfstatat", "access", "rt_sigaction", "rt_sigprocmask", "close_range", "sendto", "ioctl",
+                 "recvfrom", "execve")
 # With a tty, the pty's master end is sent to nsinit (sendmsg) then closed.
 TTY_CALLS = ("sendmsg", "close")
 PASSING = ("allow", "log")  # actions under which a call runs

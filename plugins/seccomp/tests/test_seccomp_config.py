@@ -166,7 +166,8 @@ def test_syscall_listed_twice_without_conditions_is_refused():
 
 def test_default_deny_profile_must_allow_the_runtimes_calls():
     found = problems_of({"default_action": "errno", "syscalls": [{"names": ["execve", "sendto"], "action": "allow"}]})
-    assert found == ["$.seccomp: the runtime needs newfstatat, access, close_range, ioctl, recvfrom after the filter is "
+    assert found == ["$.seccomp: the runtime needs newfstatat, access, rt_sigaction, rt_sigprocmask, close_range, ioctl, recvfrom "
+                     "after the filter is "
                      "loaded, to start the command; allow them (see the seccomp plugin's README)"]
 
 
