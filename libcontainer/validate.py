@@ -221,6 +221,11 @@ def _same(a: Any, b: Any) -> bool:
 
 
 def _check_string(value: str, schema: dict, path: str, out: list[ConfigProblem]) -> None:
+    if "\0" in value:
+        # Every string of a config ends up a C string (a path, a name, an
+        # environment entry): a NUL would cut it short without a word.
+        out.append(ConfigProblem(path, f"a string cannot contain a NUL byte, got {show(value)}"))
+        return
     if "minLength" in schema and len(value) < schema["minLength"]:
         n = schema["minLength"]
         what = "must not be empty" if n == 1 else f"must be at least {n} characters long"
@@ -255,6 +260,9 @@ def _check_object(value: dict, schema: dict, path: str, out: list[ConfigProblem]
         where = join_path(path, key)
         if not isinstance(key, str):
             out.append(ConfigProblem(where, f"keys must be strings, got {describe(key)}"))
+            continue
+        if "\0" in key:
+            out.append(ConfigProblem(where, f"a key cannot contain a NUL byte, got {show(key)}"))
             continue
         canonical = key
         if names is not None:
