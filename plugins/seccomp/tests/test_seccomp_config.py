@@ -261,3 +261,61 @@ def test_seccomp_sample_builds_a_filter():
     section = json.loads((SAMPLES / "seccomp.json").read_text())["seccomp"]
     with seccomp_filter.build(SeccompConfig.from_section(section)) as filt:
         assert filt
+
+
+# -- installing: no_new_privs only when the kernel asks for it ---------------------------------------
+
+
+class FakeFilter:
+    """A filter whose load fails with the errnos it is given, in turn."""
+
+    def __init__(self, *errnos: int) -> None:
+        self.errnos = list(errnos)
+        self.loads = 0
+
+    def load(self) -> None:
+        self.loads += 1
+        if self.errnos:
+            raise libseccomp.LibseccompError("seccomp_load", self.errnos.pop(0))
+
+
+class FakeSyscalls:
+    def __init__(self) -> None:
+        self.no_new_privs = False
+
+    def set_no_new_privs(self) -> None:
+        self.no_new_privs = True
+
+
+def test_filter_loads_without_no_new_privs_when_the_kernel_accepts_it():
+    filt, sysc = FakeFilter(), FakeSyscalls()
+    assert seccomp_filter.install(filt, sysc) is False
+    assert (filt.loads, sysc.no_new_privs) == (1, False)
+
+
+def test_filter_refused_with_eacces_is_loaded_again_with_no_new_privs():
+    filt, sysc = FakeFilter(errno.EACCES), FakeSyscalls()
+    assert seccomp_filter.install(filt, sysc) is True
+    assert (filt.loads, sysc.no_new_privs) == (2, True)
+
+
+def test_other_load_error_is_raised_without_setting_no_new_privs_fail():
+    filt, sysc = FakeFilter(errno.EFAULT), FakeSyscalls()
+    with pytest.raises(libseccomp.LibseccompError, match="seccomp_load: Bad address"):
+        seccomp_filter.install(filt, sysc)
+    assert sysc.no_new_privs is False
+
+
+def test_importing_the_plugin_does_not_load_libseccomp():
+    import subprocess
+    import sys
+
+    code = ("import libcontainer_seccomp, libcontainer_seccomp.libseccomp as l; "
+            "maps = open('/proc/self/maps').read(); print(l.is_loaded(), 'libseccomp' in maps)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30).stdout
+    assert out.split() == ["False", "False"]
+
+
+def test_loading_libseccomp_maps_it_fail():
+    libseccomp.load()
+    assert libseccomp.is_loaded() and "libseccomp.so" in Path("/proc/self/maps").read_text()
