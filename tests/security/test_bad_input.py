@@ -188,3 +188,18 @@ def test_config_that_is_a_fifo_is_refused_without_blocking(tmp_path):
     assert result.returncode == 125, result.stderr
     assert _lines(result.stderr) == [f"nsinit: {path}: not a regular file (a named pipe)"]
     assert seconds < MAX_SECONDS
+
+
+UID_OUT_OF_RANGE = BadConfig("uid-out-of-range", "container.json", _json({"user": "99999999999999999999"}), "$.user")
+
+
+@pytest.mark.xfail(strict=True, reason="a numeric uid beyond uid_t passes validation and fails at setresuid with "
+                                        "Python's OverflowError; patch 7 in /work/notes/security-b-patches.md")
+@pytest.mark.parametrize("command", ["exec", "validate"])
+def test_uid_out_of_range_is_refused_by_validation(tmp_path, command):
+    config = _write(tmp_path, UID_OUT_OF_RANGE)
+    args = ["exec", "true"] if command == "exec" else ["config", "validate", str(config)]
+    result, _ = _run(args, tmp_path)
+    lines = _lines(result.stdout) + _lines(result.stderr)
+    assert result.returncode != 0
+    assert len(lines) == 1 and str(config) in lines[0] and "$.user" in lines[0], lines
