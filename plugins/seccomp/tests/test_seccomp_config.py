@@ -319,3 +319,11 @@ def test_importing_the_plugin_does_not_load_libseccomp():
 def test_loading_libseccomp_maps_it_fail():
     libseccomp.load()
     assert libseccomp.is_loaded() and "libseccomp.so" in Path("/proc/self/maps").read_text()
+
+
+def test_without_libseccomp_names_are_left_to_pre_clone():
+    from libcontainer_seccomp.config import problems
+
+    section = {"default_action": "allow", "syscalls": [{"names": ["mkdri"], "action": "errno"}]}
+    assert problems(section, None) == []
+    assert problems(section, libseccomp.syscall_number) != []  # twin: with the library the name is checked

@@ -297,3 +297,18 @@ def test_threaded_join_gets_the_same_filter(box):
     first.kill()
     assert status_fields(result.stdout) == {"Seccomp": 2}, result.stderr
     assert "Operation not permitted" in result.stderr
+
+
+def test_default_deny_profile_with_a_tty_runs_its_command(box):
+    import shutil
+
+    from libcontainer.testing.fixtures import nsinit_command
+    from libcontainer_seccomp.config import TTY_CALLS
+
+    if not shutil.which("script"):
+        pytest.skip("needs script(1) for a terminal")
+    box.write_config(tty=True, seccomp=default_deny(list(RUNTIME_CALLS + TTY_CALLS) + BUSYBOX_ECHO))
+    command = " ".join(nsinit_command() + ["exec", "--", "echo", "tty-allowed"])
+    result = subprocess.run(["script", "-qec", command, "/dev/null"], cwd=box.path, capture_output=True, text=True,
+                            timeout=60, stdin=subprocess.DEVNULL)
+    assert result.returncode == 0 and "tty-allowed" in result.stdout, result.stdout + result.stderr
