@@ -138,10 +138,12 @@ def _remove_state(root: Path) -> None:
 # -- forged and reused pids ------------------------------------------------------------
 
 
-def test_pid_file_naming_a_host_process_is_neither_joined_nor_killed(container, host_sleep):
+@pytest.mark.parametrize("start", ["its own", "another", "none"])
+def test_pid_file_naming_a_host_process_is_neither_joined_nor_killed(container, host_sleep, start):
     container.write_config()
     (container.path / "pid").write_text(f"{host_sleep.pid}\n")
-    (container.path / "start").write_text(_start_of(host_sleep.pid) + "\n")
+    if start != "none":
+        (container.path / "start").write_text((_start_of(host_sleep.pid) if start == "its own" else "1") + "\n")
     try:
         r = container.exec("sh", "-c", "echo $$")
         assert r.returncode == 125
