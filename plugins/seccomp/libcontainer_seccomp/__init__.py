@@ -59,7 +59,7 @@ def _prepare(container) -> None:
     try:
         libseccomp.load()
         _filter.build(_profile(container)).release()
-    except (libseccomp.LibseccompUnavailable, libseccomp.LibseccompError, _filter.UnknownSyscall) as e:
+    except (libseccomp.LibseccompUnavailable, *_filter.BUILD_ERRORS) as e:
         raise _fail(e) from None
 
 
@@ -111,5 +111,5 @@ def libcontainer_pre_exec(container):
             _filter.install(filt, container.syscalls)
         finally:
             filt.release()
-    except (libseccomp.LibseccompError, _filter.UnknownSyscall) as e:
+    except _filter.BUILD_ERRORS as e:
         raise _fail(e) from None

@@ -13,6 +13,14 @@ class UnknownSyscall(Exception):
     """A profile names a system call libseccomp does not know."""
 
 
+class ConflictingRule(Exception):
+    """Two rules catch the same calls with different actions (libseccomp: EEXIST)."""
+
+
+# What build() raises for a profile libseccomp rejects.
+BUILD_ERRORS = (libseccomp.LibseccompError, UnknownSyscall, ConflictingRule)
+
+
 def conditions(rule: Any) -> list[tuple[int, int, int, int]]:
     """A rule's argument conditions as libseccomp's (index, operator, datum_a, datum_b)."""
     return [(a.index, names.OPERATORS[a.op], names.datum(a.value), names.datum(a.value_two)) for a in rule.args]
@@ -44,7 +52,13 @@ def build(profile: SeccompConfig) -> libseccomp.Filter:
                 if number is None:
                     raise UnknownSyscall(f"unknown system call {name!r} (libseccomp {libseccomp.LIBRARY} "
                                          "knows no such name on any architecture)")
-                filt.add_rule(action, number, conds, what=f"{name} ({rule.action})")
+                try:
+                    filt.add_rule(action, number, conds, what=f"{name} ({rule.action})")
+                except libseccomp.LibseccompError as e:
+                    if e.errno != errno.EEXIST:
+                        raise
+                    raise ConflictingRule(f"the rule for {name} ({rule.action}) conflicts with an earlier rule "
+                                          "for it with the same conditions and another action") from None
     except BaseException:
         filt.release()
         raise

@@ -312,3 +312,21 @@ def test_default_deny_profile_with_a_tty_runs_its_command(box):
     result = subprocess.run(["script", "-qec", command, "/dev/null"], cwd=box.path, capture_output=True, text=True,
                             timeout=60, stdin=subprocess.DEVNULL)
     assert result.returncode == 0 and "tty-allowed" in result.stdout, result.stdout + result.stderr
+
+
+def test_profile_libseccomp_rejects_fails_on_the_host_before_the_container_exists(box):
+    same = [{"index": 1, "op": "eq", "value": 0o700}]
+    box.write_config(seccomp={"default_action": "allow", "syscalls": [
+        {"names": ["chmod"], "action": "errno", "args": same}, {"names": ["chmod"], "action": "kill", "args": same}]})
+    result = box.exec("true")
+    assert result.returncode == 125
+    assert result.stderr == ("nsinit: seccomp: the rule for chmod (kill) conflicts with an earlier rule for it with the "
+                             "same conditions and another action\n")
+    assert nothing_left(box)
+
+
+def test_same_conditions_with_the_same_action_are_accepted_fail(box):
+    same = [{"index": 1, "op": "eq", "value": 0o700}]
+    box.write_config(seccomp={"default_action": "allow", "syscalls": [
+        {"names": ["chmod"], "action": "errno", "args": same}, {"names": ["chmod"], "action": "errno", "args": same}]})
+    assert box.exec("true").returncode == 0
