@@ -196,3 +196,32 @@ def test_container_root_with_sys_ptrace_reads_a_joining_process_environ_fail(con
         os.kill(proc.pid, signal.SIGKILL)
         os.kill(proc.pid, signal.SIGCONT)
         proc.wait()
+
+
+def test_tty_mode_adds_nothing_to_the_environment(container):
+    """With a terminal the engine still passes exactly the config's environment (no TERM of nsinit's)."""
+    import pty
+
+    container.write_config(environment=CONFIGURED, tty=True)
+    pid, master = pty.fork()
+    if pid == 0:
+        try:
+            os.chdir(container.path)
+            env = _hostile_env(container.path)
+            del env["LD_PRELOAD"]  # its loader warning for nsinit itself would share the terminal
+            os.execve(nsinit_command()[0], nsinit_command() + ["exec", "/bin/env"], env)
+        finally:
+            os._exit(127)
+    out = b""
+    while True:
+        try:
+            data = os.read(master, 4096)
+        except OSError:  # EIO: the terminal closed
+            break
+        if not data:
+            break
+        out += data
+    _, status = os.waitpid(pid, 0)
+    os.close(master)
+    assert os.waitstatus_to_exitcode(status) == 0, out
+    assert sorted(out.decode().replace("\r\n", "\n").split()) == sorted(CONFIGURED)
