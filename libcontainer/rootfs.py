@@ -87,6 +87,9 @@ class RootfsBuilder:
         self.sys = ctx.syscalls
         self.rootfs = os.path.realpath(str(ctx.rootfs))
         self.config = ctx.config
+        # (st_dev, st_ino) of what was mounted on /proc, /sys and /dev, to
+        # tell later that the path still leads there (see check_in_place).
+        self.mounted: dict[str, tuple[int, int]] = {}
 
     # -- helpers -----------------------------------------------------------------
     def _resolve(self, dest: str) -> list[str]:
@@ -241,6 +244,8 @@ class RootfsBuilder:
         fd = self._mounted_fd(dest)
         try:
             got = self.sys.fs_magic(f"/proc/self/fd/{fd}")
+            st_ = os.fstat(fd)
+            self.mounted[dest] = (st_.st_dev, st_.st_ino)
         finally:
             os.close(fd)
         if got != magic:
@@ -248,6 +253,7 @@ class RootfsBuilder:
 
     def mount_dev(self) -> None:
         self._mount_at("/dev", "tmpfs", "tmpfs", sc.MS_NOSUID | sc.MS_STRICTATIME, "mode=755,size=65536k")
+        self._verify_fstype("/dev", 0x01021994, "tmpfs")
         for node in self.config.device_nodes or DEFAULT_DEVICES:
             if node.path:
                 self._make_device(node)
@@ -357,8 +363,27 @@ class RootfsBuilder:
             self.sys.mount(None, ".", None, sc.MS_SLAVE | sc.MS_REC, None)
             self.sys.umount(".", sc.MNT_DETACH)
         os.chdir("/")
+        self.check_in_place()
 
     # -- after pivot_root: paths are the container's ----------------------------------
+    def check_in_place(self) -> None:
+        """/proc, /sys and /dev still lead to what was mounted there.
+
+        The rootfs's directory entries are shared with the host: a process
+        there (another container on the same rootfs) may rename /proc away,
+        mount and all, and put a symlink or a directory of fake files in its
+        place.  The masks would then land on the fake while the real procfs
+        sits unmasked under another name (CVE-2019-16884, CVE-2019-19921).
+        """
+        for dest, (dev, ino) in self.mounted.items():
+            try:
+                st_ = os.lstat(dest)
+            except OSError:
+                st_ = None
+            if st_ is None or stat.S_ISLNK(st_.st_mode) or (st_.st_dev, st_.st_ino) != (dev, ino):
+                raise ContainerError("rootfs", f"{dest} was replaced in the rootfs while the container was set up; "
+                                     "refusing to go on")
+
     def mount_console(self, pts: str) -> None:
         """Bind the container's own pty over /dev/console (never the host's console)."""
         if not os.path.lexists("/dev/console"):
@@ -370,6 +395,7 @@ class RootfsBuilder:
         self.sys.mount(pts, "/dev/console", None, sc.MS_BIND, None)
 
     def apply_restrictions(self) -> None:
+        self.check_in_place()
         for path in READONLY_PROC:
             if os.path.exists(path):
                 self.sys.mount(path, path, None, sc.MS_BIND | sc.MS_REC, None)

@@ -4,7 +4,9 @@ The rootfs is the attacker's: it may hold symlinks anywhere, and a process
 sharing its directory (another container) may swap a directory with a symlink
 while nsinit mounts.  tests/integration/test_lifecycle.py already checks a
 plain absolute and relative symlink and /proc, /sys, /dev as symlinks; these
-tests go further.
+tests go further.  A racing swap made nsinit create mount directories on the
+host (CVE-2024-45310's class) until rootfs.py made every directory through
+fds of its parents.
 """
 
 from __future__ import annotations
@@ -147,6 +149,47 @@ def test_swapping_a_destination_with_a_symlink_never_follows_it(container, nsatt
     assert all(r.returncode in (0, 125) for r in results), [r.stderr for r in results]
     assert [r.stdout for r in results if r.stdout] == []
     assert not any((container.path / "sneaky").glob("**/marker"))
+
+
+# Each of /proc and /procswap seen through one fd: its type, kcore's bytes, whether /proc/sys opens for writing.
+PROC_VIEW = "nsattack procview /proc; nsattack procview /procswap"
+
+
+def test_swapping_proc_with_a_symlink_never_leaves_the_real_procfs_unmasked(container, nsattack):
+    """/proc swapped with a symlink to fake files, again and again, while nsinit mounts, checks and masks it.
+
+    The swap is made from the host (a co-tenant of the rootfs's directory);
+    nsinit refuses to go on when it sees /proc replaced, and wherever the real
+    procfs ends up, its masks and read-only /proc/sys went with it.  What name
+    the container's command finds it under is the co-tenant's doing.
+    """
+    fake = container.path / "fakeproc"
+    (fake / "sys" / "kernel").mkdir(parents=True)
+    (fake / "kcore").write_text("fake")
+    os.symlink("/fakeproc", container.path / "procswap")
+    container.write_config(context={"restrictions": "true"})
+    swapper = subprocess.Popen([str(nsattack), "swap", str(container.path / "proc"), str(container.path / "procswap"),
+                                "30"], stdout=subprocess.PIPE, text=True)
+    results = []
+    try:
+        for _ in range(12):
+            results.append(container.exec("sh", "-c", PROC_VIEW))
+    finally:
+        swapper.kill()
+        swapper.wait()
+    if os.path.islink(container.path / "proc"):
+        os.rename(container.path / "proc", container.path / "tmp" / "procswap")
+        os.rename(container.path / "procswap", container.path / "proc")
+        os.rename(container.path / "tmp" / "procswap", container.path / "procswap")
+    refused = [r for r in results if r.returncode == 125]
+    assert all(len(r.stderr.splitlines()) == 1 for r in refused), [r.stderr for r in refused]
+    for r in results:
+        if r.returncode == 125:
+            continue
+        for _, path, kind, kcore_bytes, write in nsattack_lines(r.stdout, "procview"):
+            if kind == "proc":
+                assert (kcore_bytes, write) == ("0", "EROFS"), (path, r.stdout, r.stderr)
+    assert not any("proc" in r.stderr and "Traceback" in r.stderr for r in results)
 
 
 def test_a_naive_mount_follows_the_swapped_symlink_fail(container, marker_dir):

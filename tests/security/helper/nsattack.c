@@ -26,6 +26,9 @@
  *   mount-tmpfs PATH           "mount ok" or "mount ERRNO"
  *   swap A B SECONDS           exchange A and B (renameat2 RENAME_EXCHANGE) as fast as
  *                              possible, on the host, to race the runtime: "swapped N"
+ *   procview DIR               through one fd of DIR (immune to renames meanwhile):
+ *                              "procview DIR proc|other KCORE_BYTES WRITE_RESULT" where
+ *                              WRITE_RESULT is opening sys/kernel/domainname for writing
  *   caps                       "CapInh X" ... from /proc/self/status, and "dumpable N"
  *   tty                        "ctty ok|ERRNO" for opening /dev/tty, and the sid/pgrp
  */
@@ -43,6 +46,7 @@
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/types.h>
@@ -369,6 +373,30 @@ static int swap(const char *a, const char *b, double seconds)
     return 0;
 }
 
+static int procview(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    struct statfs sf;
+    if (fd < 0 || fstatfs(fd, &sf) < 0) {
+        printf("procview %s none 0 %s\n", dir, errname(errno));
+        return 1;
+    }
+    char buf[100];
+    long got = 0;
+    int k = openat(fd, "kcore", O_RDONLY | O_CLOEXEC);
+    if (k >= 0) {
+        got = read(k, buf, sizeof buf);
+        close(k);
+    }
+    int w = openat(fd, "sys/kernel/domainname", O_WRONLY | O_CLOEXEC);
+    const char *wr = w >= 0 ? "ok" : errname(errno);
+    if (w >= 0)
+        close(w);
+    printf("procview %s %s %ld %s\n", dir, sf.f_type == 0x9fa0 ? "proc" : "other", got < 0 ? 0 : got, wr);
+    close(fd);
+    return 0;
+}
+
 static int caps(void)
 {
     FILE *f = fopen("/proc/self/status", "r");
@@ -427,6 +455,8 @@ int main(int argc, char **argv)
         return mount_tmpfs(argv[2]);
     if (!strcmp(verb, "swap") && argc > 4)
         return swap(argv[2], argv[3], atof(argv[4]));
+    if (!strcmp(verb, "procview") && argc > 2)
+        return procview(argv[2]);
     if (!strcmp(verb, "caps"))
         return caps();
     if (!strcmp(verb, "tty"))
