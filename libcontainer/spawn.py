@@ -59,6 +59,7 @@ def main(argv: list[str]) -> None:
     from .channel import Channel
     from .config import Config
     from .context import ContainerContext, Namespace, Process
+    from .errors import ContainerError
     from .plugins import get_plugin_manager
     from .process import setup_first_process, setup_joining_process
 
@@ -78,6 +79,14 @@ def main(argv: list[str]) -> None:
     if boot["target"] is None:
         setup_first_process(ctx, plugins, active, chan)
     else:
+        # pre_join loaded plugins' libraries (libseccomp, libcap) in nsinit's
+        # process, which this fresh interpreter did not inherit: load them here,
+        # while the host's files are still in reach.  Nothing is created there.
+        try:
+            plugins.call("libcontainer_pre_join", active, container=ctx)
+        except ContainerError as e:
+            chan.send_error(e.step, e.cause, e.exit_code, e.errno)
+            os._exit(125)
         setup_joining_process(ctx, plugins, active, chan, int(boot["target"]))
 
 

@@ -287,8 +287,6 @@ def test_threaded_join_never_runs_without_the_filter(box):
         result.returncode == 125 and "seccomp: libseccomp.so.2 was not loaded" in result.stderr), result.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="engine: libcontainer.spawn runs no pre_join in its fresh interpreter "
-                                       "(patch: /work/notes/seccomp-spawn-pre-join.patch)")
 def test_threaded_join_gets_the_same_filter(box):
     box.write_config(seccomp=DENY_MKDIR)
     first = box.popen("sleep", "30")
