@@ -74,7 +74,10 @@ class ContainerProcess:
             chan.send(msg.START)
             chan.wait_for_exec()
         except (ContainerError, EOFError) as e:
+            why = _why_gone(self.pid) if isinstance(e, EOFError) or e.step == "sync" else None
             self._abort()
+            if why:
+                raise ContainerError("exec", why) from None
             if isinstance(e, EOFError):
                 raise ContainerError("exec", "the container process died before exec") from None
             raise
@@ -258,13 +261,14 @@ class Container:
             # Plugins may have recorded more while the child set up.
             st.update_resources(self.root, state, written)
         except BaseException as e:
+            why = _why_gone(pids[-1]) if isinstance(e, EOFError) and pids else None
             for c in (parent_chan, child_chan):
                 if c is not None:
                     c.close()
             _kill_and_reap(pids)
             self._teardown(ctx, hooks)
             if isinstance(e, EOFError):
-                raise ContainerError("setup", str(e)) from None
+                raise ContainerError("setup", why or str(e)) from None
             raise
         return ContainerProcess(self, ctx, hooks, parent_chan, pid, master, first=True)
 
@@ -337,12 +341,13 @@ class Container:
             parent_chan.send(msg.ADOPTED)
             master = _recv_ready(parent_chan)
         except BaseException as e:
+            why = _why_gone(pids[-1]) if isinstance(e, EOFError) and pids else None
             for c in (parent_chan, child_chan):
                 if c is not None:
                     c.close()
             _kill_and_reap(pids)
             if isinstance(e, EOFError):
-                raise ContainerError("join", str(e)) from None
+                raise ContainerError("join", why or str(e)) from None
             raise
         return ContainerProcess(self, ctx, hooks, parent_chan, pid, master, first=False)
 
@@ -445,6 +450,31 @@ def _kill_orphan(old: st.State) -> None:
         if st.process_start_time(old.pid) != old.start:
             return
         time.sleep(0.01)
+
+
+def _why_gone(pid: int, patience: float = 0.2) -> str | None:
+    """How the setup process ended, when it closed the channel without a word; None if it has not.
+
+    A process killed by the kernel (a seccomp filter's SIGSYS, the OOM
+    killer's SIGKILL) cannot report its own end: its wait status can.
+    """
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            done, status = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            return None
+        if done:
+            break
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(0.005)
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        name = signal.Signals(sig).name if sig in signal.valid_signals() else str(sig)
+        hint = " (a seccomp filter refused a system call the setup still makes)" if sig == signal.SIGSYS else ""
+        return f"the container's process was killed by {name} before exec{hint}"
+    return f"the container's process exited with status {os.WEXITSTATUS(status)} before exec, without saying why"
 
 
 def _kill_and_reap(pids: list[int]) -> None:

@@ -328,3 +328,23 @@ def test_same_conditions_with_the_same_action_are_accepted_fail(box):
     box.write_config(seccomp={"default_action": "allow", "syscalls": [
         {"names": ["chmod"], "action": "errno", "args": same}, {"names": ["chmod"], "action": "errno", "args": same}]})
     assert box.exec("true").returncode == 0
+
+
+def test_a_filter_that_kills_the_setup_is_named_in_the_error(box):
+    """A rule with conditions passes validation; when it kills a call the setup makes, nsinit says SIGSYS, not just EOF."""
+    killer = {"default_action": "allow",
+              "syscalls": [{"names": ["recvfrom"], "action": "kill_process", "args": [{"index": 2, "op": "ge", "value": 0}]}]}
+    box.write_config(seccomp=killer)
+    result = box.exec("true")
+    assert result.returncode == 125
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "killed by SIGSYS" in lines[0] and "seccomp" in lines[0], result.stderr
+    assert nothing_left(box)
+
+
+def test_a_filter_sparing_the_setup_runs_the_command_fail(box):
+    """Twin: the same rule on a call the setup does not make lets the command run."""
+    spared = {"default_action": "allow",
+              "syscalls": [{"names": ["mknodat"], "action": "kill_process", "args": [{"index": 2, "op": "ge", "value": 0}]}]}
+    box.write_config(seccomp=spared)
+    assert box.exec("true").returncode == 0
