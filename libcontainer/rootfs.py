@@ -385,7 +385,16 @@ class RootfsBuilder:
                                      "refusing to go on")
 
     def mount_console(self, pts: str) -> None:
-        """Bind the container's own pty over /dev/console (never the host's console)."""
+        """Bind the container's own pty over /dev/console (never the host's console, never another file).
+
+        ``pts`` comes from readlink(/proc/self/fd/N), and /proc is a name in
+        the rootfs that a co-tenant may have swapped for a fake: only a
+        /dev/pts/<n> path is used, and what ends up on /dev/console must be a
+        pty slave (UNIX98 majors 136-143), or it is unmounted and refused.
+        """
+        name = pts.removeprefix("/dev/pts/")
+        if not pts.startswith("/dev/pts/") or not name.isdigit():
+            raise ContainerError("tty", f"the container's pty is not under /dev/pts ({pts!r}); refusing it as /dev/console")
         if not os.path.lexists("/dev/console"):
             os.close(os.open("/dev/console", os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600))
         st_ = os.lstat("/dev/console")
@@ -393,6 +402,10 @@ class RootfsBuilder:
             # Only the empty file made above may be mounted over (CVE-2025-52565).
             raise ContainerError("tty", "/dev/console is not a regular file; refusing to mount over it")
         self.sys.mount(pts, "/dev/console", None, sc.MS_BIND, None)
+        st_ = os.stat("/dev/console")
+        if not stat.S_ISCHR(st_.st_mode) or not 136 <= os.major(st_.st_rdev) <= 143:
+            self.sys.umount("/dev/console", sc.MNT_DETACH)
+            raise ContainerError("tty", "/dev/console is not the container's pty after binding it; refusing it")
 
     def apply_restrictions(self) -> None:
         self.check_in_place()

@@ -192,6 +192,43 @@ def test_swapping_proc_with_a_symlink_never_leaves_the_real_procfs_unmasked(cont
     assert not any("proc" in r.stderr and "Traceback" in r.stderr for r in results)
 
 
+def test_swapping_proc_during_a_tty_start_never_binds_anything_but_the_pty_on_dev_console(container, nsattack):
+    """The engine learns its pty's path from /proc/self/fd after pivot_root: a fake /proc could name any file.
+
+    The fake names the real procfs's core_pattern (under whichever name it
+    has then): bound over /dev/console, it would stay writable after the
+    restrictions made /proc/sys read-only (CVE-2025-52565's class).  Nothing
+    writes to /dev/console here: its type is only looked at.
+    """
+    fake = container.path / "fakeproc"
+    (fake / "self" / "fd").mkdir(parents=True)
+    for n in range(12):
+        os.symlink("/procswap/sys/kernel/core_pattern", fake / "self" / "fd" / str(n))
+    (fake / "sys" / "kernel").mkdir(parents=True)
+    os.symlink("/proc/sys/kernel/core_pattern", fake / "sys" / "kernel" / "core_pattern")
+    os.symlink("/fakeproc", container.path / "procswap")
+    container.write_config(tty=True, context={"restrictions": "true"})
+    swapper = subprocess.Popen([str(nsattack), "swap", str(container.path / "proc"), str(container.path / "procswap"),
+                                "30", os.environ.get("LCS_SWAP_PAUSE_US", "1000")], stdout=subprocess.PIPE, text=True)
+    outcomes = []
+    try:
+        for _ in range(int(os.environ.get("LCS_RACE_RUNS", "12"))):
+            outcomes.append(run_in_pty(container, "stat -c 'console %t %F' /dev/console"))
+    finally:
+        swapper.kill()
+        swapper.wait()
+    if os.path.islink(container.path / "proc"):
+        os.rename(container.path / "proc", container.path / "tmp" / "procswap")
+        os.rename(container.path / "procswap", container.path / "proc")
+        os.rename(container.path / "tmp" / "procswap", container.path / "procswap")
+    for status, out in outcomes:
+        consoles = nsattack_lines(out, "console")
+        if status == 0:
+            assert consoles == [["console", "88", "character", "special", "file"]], out
+        else:
+            assert status == 125 and len(out.strip().splitlines()) == 1, out
+
+
 def test_a_naive_mount_follows_the_swapped_symlink_fail(container, marker_dir):
     """What the race aims at: mount(2) on the path follows the symlink out of its place."""
     from libcontainer import syscalls as sc

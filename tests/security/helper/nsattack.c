@@ -24,8 +24,9 @@
  *                              kills and reaps them before exiting
  *   mknod-block PATH           a block device node (8:0): "mknod ok" or "mknod ERRNO"
  *   mount-tmpfs PATH           "mount ok" or "mount ERRNO"
- *   swap A B SECONDS           exchange A and B (renameat2 RENAME_EXCHANGE) as fast as
- *                              possible, on the host, to race the runtime: "swapped N"
+ *   swap A B SECONDS [PAUSE_US] exchange A and B (renameat2 RENAME_EXCHANGE) as fast as
+ *                              possible, or every PAUSE_US microseconds, on the host, to
+ *                              race the runtime: "swapped N"
  *   procview DIR               through one fd of DIR (immune to renames meanwhile):
  *                              "procview DIR proc|other KCORE_BYTES WRITE_RESULT" where
  *                              WRITE_RESULT is opening sys/kernel/domainname for writing
@@ -357,14 +358,16 @@ static int mount_tmpfs(const char *path)
     return 0;
 }
 
-static int swap(const char *a, const char *b, double seconds)
+static int swap(const char *a, const char *b, double seconds, long pause_us)
 {
     double end = now() + seconds;
     long n = 0;
     while (now() < end) {
-        for (int i = 0; i < 1000; i++)
+        for (int i = 0; i < (pause_us ? 1 : 1000); i++)
             if (syscall(SYS_renameat2, AT_FDCWD, a, AT_FDCWD, b, RENAME_EXCHANGE) == 0)
                 n++;
+        if (pause_us)
+            usleep(pause_us);
     }
     /* Leave them as they were: an even number of exchanges. */
     if (n % 2 && syscall(SYS_renameat2, AT_FDCWD, a, AT_FDCWD, b, RENAME_EXCHANGE) == 0)
@@ -454,7 +457,7 @@ int main(int argc, char **argv)
     if (!strcmp(verb, "mount-tmpfs") && argc > 2)
         return mount_tmpfs(argv[2]);
     if (!strcmp(verb, "swap") && argc > 4)
-        return swap(argv[2], argv[3], atof(argv[4]));
+        return swap(argv[2], argv[3], atof(argv[4]), argc > 5 ? atol(argv[5]) : 0);
     if (!strcmp(verb, "procview") && argc > 2)
         return procview(argv[2]);
     if (!strcmp(verb, "caps"))
