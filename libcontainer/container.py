@@ -242,6 +242,10 @@ class Container:
         pids: list[int] = []
         try:
             hooks("pre_clone")
+            # What pre_clone made is on disk before anything can kill us: a
+            # SIGKILL from here on leaves a state the next command cleans up
+            # (pid 0: no process yet; see state.inspect).
+            st.write_state(self.root, self._state(ctx, 0))
             _debug_pause("after_pre_clone")
             _become_subreaper(ctx)
             parent_chan, child_chan = Channel.pair()
@@ -436,6 +440,8 @@ def _spawn_setup(ctx: ContainerContext, hooks: Hooks, chan: Channel, target: int
 
 def _kill_orphan(old: st.State) -> None:
     """Kill the recorded PID 1 if it still runs (its nsinit was killed), and wait until it is gone."""
+    if old.pid <= 0:
+        return  # no process yet; and os.kill(0) is our own process group, os.kill(-1) every process
     if st.process_start_time(old.pid) != old.start:
         return
     try:

@@ -101,7 +101,21 @@ def parse_label(value: Any) -> str:
     return value
 
 
+# (uid_t)-1 means "leave unchanged" to setresuid(2): the largest usable id is one less.
+MAX_ID = 2**32 - 2
+
+
+def parse_user(value: Any) -> str:
+    """"name", "uid", "uid:gid" or "name:group", with numeric ids that fit uid_t and gid_t."""
+    user, _, group = str(value).partition(":")
+    for part, what in ((user, "uid"), (group, "gid")):
+        if part.isdigit() and int(part) > MAX_ID:
+            raise ValueError(f"{what} {part} is out of range (0 to {MAX_ID})")
+    return value
+
+
 FORMATS = {
+    "user": parse_user,
     "bytes": parse_bytes,
     "absolute-path": parse_absolute_path,
     "env-entry": parse_env_entry,
@@ -176,6 +190,7 @@ CORE_SCHEMA: dict[str, Any] = {
     "no_pivot_root": {"type": "boolean", "description": "Use MS_MOVE and chroot instead of pivot_root (ramfs roots)."},
     "user": {
         "type": "string",
+        "format": "user",
         "pattern": "^[^:\\s]+(:[^:\\s]+)?$",
         "title": "a user: \"name\", \"uid\", \"uid:gid\" or \"name:group\"",
         "description": "The user the process runs as, looked up in the rootfs.",

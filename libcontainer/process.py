@@ -95,6 +95,27 @@ def _child_guard(chan: Channel, body: Any) -> NoReturn:
     raise AssertionError("unreachable")
 
 
+def scrub_environ() -> None:
+    """Zero nsinit's environment strings in this process's memory, which /proc/PID/environ shows.
+
+    fork copies the strings the kernel placed at nsinit's execve (env_start
+    to env_end, fields 50-51 of /proc/PID/stat, proc(5)); until the setup
+    process execs, the container can read them through /proc/PID/environ
+    with CAP_SYS_PTRACE, set_dumpable(False) notwithstanding.  A process may
+    always write its own /proc/self/mem.  os.environ (a copy on the heap) is
+    left: reading that takes ptrace-attach rights, which the non-dumpable
+    flag refuses.
+    """
+    with open("/proc/self/stat", "rb") as f:
+        data = f.read()
+    fields = data[data.rindex(b")") + 2 :].split()  # fields[0] is field 3
+    start, end = int(fields[47]), int(fields[48])
+    if end > start:
+        with open("/proc/self/mem", "r+b", buffering=0) as mem:
+            mem.seek(start)
+            mem.write(bytes(end - start))
+
+
 def keep_only_fds(keep: list[int]) -> None:
     """Close every inherited fd except 0-2 and ``keep`` (the caller's files stay out)."""
     low = 3
@@ -275,6 +296,7 @@ def setup_first_process(ctx: ContainerContext, plugins: Plugins, active: set[str
 
     def body() -> None:
         sysc = ctx.syscalls
+        scrub_environ()  # a joined pid namespace may hold processes that can read it
         keep_only_fds([chan.fileno()])
         with Step("namespaces"):
             fork_pid1 = _enter_namespaces(ctx, chan)
@@ -442,6 +464,7 @@ def setup_joining_process(ctx: ContainerContext, plugins: Plugins, active: set[s
         # ptrace us or open /proc/PID/exe to reach the host's Python
         # (CVE-2019-5736, CVE-2016-9962).  execve makes the command dumpable again.
         sysc.set_dumpable(False)
+        scrub_environ()  # before the container can see this process
         keep_only_fds([chan.fileno()])
         chan.recv(msg.CONFIGURED)
         with Step("namespaces"):

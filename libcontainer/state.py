@@ -141,6 +141,9 @@ def _make_private(path: Path) -> None:
 def write_state(root: Path, state: State) -> str:
     """Write the trusted state, then state.json, start and pid: the pid file appears last, complete.
 
+    A state without a process yet (pid 0: what pre_clone made) is only kept
+    where nsinit trusts it, for the next command to clean up after a SIGKILL.
+
     Returns the text written, for :func:`update_resources`.
     """
     state.root = os.path.realpath(root)
@@ -148,6 +151,8 @@ def write_state(root: Path, state: State) -> str:
     private = private_dir(root)
     _make_private(private)
     _atomic_write(private / STATE_FILE, text + "\n")
+    if state.pid <= 0:
+        return text  # being created, no process yet: nothing for the directory to show
     _atomic_write(root / STATE_FILE, text + "\n")
     _atomic_write(root / START_FILE, state.start + "\n")
     _atomic_write(root / PID_FILE, f"{state.pid}\n")
@@ -216,6 +221,11 @@ def inspect(root: Path) -> tuple[State | None, str]:
         except (OSError, ValueError):
             return None, STALE if (root / STATE_FILE).exists() else NONE
         return None, FORGED if pid > 0 and process_start_time(pid) is not None else STALE
+    if state.pid <= 0:
+        # Being created (pre_clone ran, no process yet): nothing to join while
+        # its nsinit lives; once that nsinit is gone, clean up what pre_clone recorded.
+        alive = state.nsinit_pid > 0 and process_start_time(state.nsinit_pid) == state.nsinit_start
+        return None, NONE if alive else STALE
     if process_start_time(state.pid) != state.start:
         return None, STALE  # the recorded process is gone: ours died
     if state.nsinit_pid and process_start_time(state.nsinit_pid) != state.nsinit_start:

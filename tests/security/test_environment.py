@@ -158,9 +158,6 @@ def _catch_joining_process_before_exec(container, pid_ns: str, env: dict[str, st
     pytest.fail(f"no joining process caught before exec in {tries} joins")
 
 
-@pytest.mark.xfail(strict=True, reason="a joining process shows nsinit's environment in /proc/PID/environ until it "
-                                        "execs (readable by container root with CAP_SYS_PTRACE); patch 6 in "
-                                        "/work/notes/security-b-patches.md")
 def test_joining_process_before_exec_shows_none_of_nsinits_environment(container):
     container.write_config(environment=CONFIGURED)
     first = container.popen("sh", "-c", "echo ready; sleep 60")

@@ -464,13 +464,8 @@ POINTS = {
 }
 
 
-UNRECORDED = pytest.mark.xfail(strict=True, reason="after pre_clone nothing is recorded on disk yet, so the cgroups "
-                                                   "(and their parent) a killed nsinit made are never removed; "
-                                                   "patch 5 in /work/notes/security-b-patches.md")
-
-
 @pytest.mark.parametrize("next_command", ["exec", "stats"])
-@pytest.mark.parametrize("point", [pytest.param("after_pre_clone", marks=UNRECORDED), "after_post_clone", "after_start"])
+@pytest.mark.parametrize("point", ["after_pre_clone", "after_post_clone", "after_start"])
 def test_sigkill_of_nsinit_at_each_setup_point_leaves_nothing_after_the_next_command(container, sandbox, point,
                                                                                       next_command):
     container.write_config(sandbox.config())
