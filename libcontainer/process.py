@@ -163,6 +163,12 @@ def _open_console() -> tuple[int, int]:
 def _setup_console(ctx: ContainerContext, fs: RootfsBuilder | None) -> int | None:
     """With a tty: a new pty as stdio and controlling terminal (and as /dev/console); our master end."""
     if not ctx.process.tty:
+        # Pipe mode: a session of its own, without a controlling terminal, so
+        # that a terminal among the caller's stdio is not the container's:
+        # /dev/tty fails, and TIOCSTI on it needs CAP_SYS_ADMIN (tty_ioctl(4);
+        # bubblewrap's CVE-2017-5226).  Never a group leader here: a fork.
+        with Step("tty"):
+            os.setsid()
         return None
     with Step("tty"):
         master, slave = _open_console()
@@ -215,6 +221,11 @@ def _switch_user(ctx: ContainerContext, hooks: Hooks) -> None:
     sysc = ctx.syscalls
     with Step("user"):
         user = resolve_user(ctx.process.user)
+        # Nothing of the caller's inheritable or ambient sets passes into the
+        # container: a plugin's post_user raises what the config asks for
+        # (CVE-2022-29162; capabilities(7), "Thread capability sets").
+        sysc.cap_ambient_clear_all()
+        sysc.clear_inheritable()
     with Step("pre_user"):
         hooks("pre_user")
     with Step("user"):

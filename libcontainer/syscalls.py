@@ -87,9 +87,12 @@ RESOLVE_NO_SYMLINKS = 0x04
 RESOLVE_BENEATH = 0x08
 RESOLVE_IN_ROOT = 0x10
 
+_SYS_capget = 125
+_SYS_capset = 126
 _SYS_pivot_root = 155
 _SYS_keyctl = 250
 _SYS_openat2 = 437
+_LINUX_CAPABILITY_VERSION_3 = 0x20080522  # linux/capability.h: 64-bit sets, two data structs
 _KEYCTL_JOIN_SESSION_KEYRING = 1
 
 
@@ -276,6 +279,15 @@ class Syscalls:
     def cap_ambient_raise(self, cap: int, name: str = "") -> None:
         """Needs ``cap`` in the permitted and inheritable sets (prctl(2))."""
         self.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, what=f"PR_CAP_AMBIENT_RAISE {name or cap}")
+
+    def clear_inheritable(self) -> None:
+        """capset(2) with an empty inheritable set, the effective and permitted ones unchanged."""
+        header = ctypes.create_string_buffer(struct.pack("Ii", _LINUX_CAPABILITY_VERSION_3, 0), 8)
+        data = ctypes.create_string_buffer(24)  # two __user_cap_data_struct: effective, permitted, inheritable
+        self._check(self._lib.syscall(_SYS_capget, header, data), "capget", "")
+        eff0, prm0, _, eff1, prm1, _ = struct.unpack("6I", data.raw)
+        data = ctypes.create_string_buffer(struct.pack("6I", eff0, prm0, 0, eff1, prm1, 0), 24)
+        self._check(self._lib.syscall(_SYS_capset, header, data), "capset", "inheritable=0")
 
 
 class RecordingSyscalls:

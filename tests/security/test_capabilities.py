@@ -27,9 +27,6 @@ CALLER_INHERITABLE = (1 << CAP_NET_RAW) | (1 << CAP_SYS_ADMIN)
 CALLER_AMBIENT = 1 << CAP_NET_RAW
 FEW = ["CHOWN", "SETUID", "SETGID", "KILL"]
 
-LEAK_REASON = ("without the capabilities key the engine leaves the caller's inheritable and ambient sets as they "
-               "are; fix in /work/notes/security-a-patches.md (patch 1) awaits the lead")
-
 
 def _raise_callers_sets() -> None:
     """In the caller, before exec: NET_RAW and SYS_ADMIN inheritable, NET_RAW ambient."""
@@ -63,7 +60,6 @@ def first_and_joined(container, *cmd: str) -> list[subprocess.CompletedProcess[s
 # -- inheritable and ambient sets ---------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason=LEAK_REASON)
 @pytest.mark.parametrize("user", ["root", "user"])
 def test_callers_inheritable_and_ambient_sets_do_not_reach_a_container_without_the_key(container, user):
     container.write_config(user=user)

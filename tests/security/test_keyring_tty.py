@@ -28,8 +28,6 @@ RESOURCE_PREFIX = "lcs-a"
 
 NO_SYS_ADMIN = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "SETUID", "SETGID", "KILL", "NET_BIND_SERVICE"]
 INJECTED = "echo lcs-pwned"
-TTY_REASON = ("in pipe mode the container keeps nsinit's session, so the caller's terminal is its controlling "
-              "terminal; fix in /work/notes/security-a-patches.md (patch 2) awaits the lead")
 
 
 def legacy_tiocsti() -> bool:
@@ -118,7 +116,6 @@ def test_tiocsti_in_tty_mode_cannot_inject_into_the_hosts_terminal(container):
     assert "ctty ok" in out and "sid 1" in out, out  # its own session and terminal
 
 
-@pytest.mark.xfail(strict=True, reason=TTY_REASON)
 def test_tiocsti_in_pipe_mode_cannot_inject_into_the_hosts_terminal(container):
     container.write_config(capabilities=NO_SYS_ADMIN)
     status, out, pending = run_on_a_terminal(container, "exec", "--no-tty", "--", "sh", "-c", TIOCSTI)
@@ -126,7 +123,6 @@ def test_tiocsti_in_pipe_mode_cannot_inject_into_the_hosts_terminal(container):
     assert INJECTED.encode() not in pending, (out, pending)
 
 
-@pytest.mark.xfail(strict=True, reason=TTY_REASON)
 def test_pipe_mode_gives_no_controlling_terminal(container):
     container.write_config(capabilities=NO_SYS_ADMIN)
     container.popen("sleep", "30")
