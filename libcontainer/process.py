@@ -178,30 +178,79 @@ def _setup_console(ctx: ContainerContext, fs: RootfsBuilder | None) -> int | Non
     return master
 
 
-class _HostImports:
-    """Imports that still work after pivot_root, through an fd of the host's root.
+class HostImports:
+    """Imports that still work after pivot_root or setns, read through an fd of the host's root.
 
     A plugin's inside hook may import a module lazily (or the standard
-    library may, on an error path).  After pivot_root the host's files are
-    out of reach by path, so this finder, put first on sys.meta_path of the
-    setup process only, looks module paths up under /proc/self/fd/N instead.
-    The fd is close-on-exec: nothing of it reaches the container's command.
+    library may, on an error path).  After pivot_root (or setns into the
+    container's mount namespace) every path the setup process looks up is
+    the container's, which the container controls, and the host's files are
+    out of reach by path.  From :meth:`install` on, this finder is the only
+    one that reads files: it opens module sources under an fd of the host's
+    root, taken before any namespace was entered, with openat2
+    RESOLVE_IN_ROOT: never by a path in the container's tree, and never
+    through /proc, whose name a co-tenant of the rootfs can swap for its own
+    directory.  What it does not find there is not found.  Pure-Python
+    modules only: a C extension's libraries would be looked up by the
+    dynamic loader, in the container (hookspecs: import those earlier).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, sysc: Any) -> None:
+        import importlib.util  # noqa: F401  (find_spec needs it when nothing can be imported any more)
+
+        self.sysc = sysc
         self.fd = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-        self.prefix = f"/proc/self/fd/{self.fd}"
 
     def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
-        from importlib.machinery import PathFinder
+        import importlib.util
 
-        search = sys.path if path is None else path
-        mapped = [self.prefix + p if isinstance(p, str) and p.startswith("/") and not p.startswith(self.prefix)
-                  else p for p in search]
-        return PathFinder.find_spec(name, mapped, target)
+        tail = name.rpartition(".")[2]
+        for entry in sys.path if path is None else path:
+            if not (isinstance(entry, str) and entry.startswith("/")):
+                continue
+            for rel, package in ((os.path.join(tail, "__init__.py"), True), (tail + ".py", False)):
+                origin = os.path.join(entry, rel)
+                source = self._read(origin)
+                if source is None:
+                    continue
+                spec = importlib.util.spec_from_loader(name, _SourceLoader(source), origin=origin, is_package=package)
+                if spec is not None:
+                    spec.has_location = True
+                    if package:
+                        spec.submodule_search_locations = [os.path.join(entry, tail)]
+                return spec
+        return None
+
+    def _read(self, path: str) -> bytes | None:
+        try:
+            fd = self.sysc.openat2(self.fd, path.lstrip("/"), os.O_RDONLY,
+                                   resolve=sc.RESOLVE_IN_ROOT | sc.RESOLVE_NO_MAGICLINKS)
+        except OSError:
+            return None
+        try:
+            with os.fdopen(fd, "rb") as f:
+                return f.read()
+        except OSError:  # a directory named like a module, say
+            return None
 
     def install(self) -> None:
-        sys.meta_path.insert(0, self)
+        from importlib.machinery import BuiltinImporter, FrozenImporter
+
+        sys.meta_path[:] = [BuiltinImporter, FrozenImporter, self]
+        sys.path_importer_cache.clear()
+
+
+class _SourceLoader:
+    """Executes a module from source read by :class:`HostImports`."""
+
+    def __init__(self, source: bytes) -> None:
+        self.source = source
+
+    def create_module(self, spec: Any) -> None:
+        return None
+
+    def exec_module(self, module: Any) -> None:
+        exec(compile(self.source, module.__spec__.origin, "exec", dont_inherit=True), module.__dict__)
 
 
 def _reset_signals() -> None:
@@ -424,14 +473,14 @@ def _build_filesystem(ctx: ContainerContext, hooks: Hooks) -> int | None:
             fs.mount_sys()
             fs.mount_dev()
             fs.mount_binds()
-        imports = _HostImports()
+        imports = HostImports(ctx.syscalls)
         with Step("pivot_root"):
             fs.pivot()
         imports.install()
     elif os.path.realpath(str(ctx.rootfs)) != "/":
         # No mount namespace: nothing may be mounted (it would be the
         # host's), so the rootfs is only chroot'ed into.
-        _HostImports().install()
+        HostImports(ctx.syscalls).install()
         with Step("rootfs"):
             os.chdir(str(ctx.rootfs))
             ctx.syscalls.chroot(".")
@@ -493,6 +542,9 @@ def setup_joining_process(ctx: ContainerContext, plugins: Plugins, active: set[s
 def _join_namespaces(sysc: Any, target: int) -> bool:
     """setns into every namespace of ``target`` that differs from ours; chroot to its root."""
     fds: list[tuple[str, int, int]] = []
+    # The host's root, for imports, before setns into the mount namespace
+    # makes "/" the container's (setns(2)).
+    imports = HostImports(sysc)
     root = os.open(f"/proc/{target}/root", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         # Open every namespace file first: after entering the mount
@@ -511,7 +563,7 @@ def _join_namespaces(sysc: Any, target: int) -> bool:
             sysc.setns(fd, flag, what=f"{kind} of pid {target}")
             if kind in ("NEWPID", "NEWTIME"):
                 fork_needed = True
-        _HostImports().install()
+        imports.install()
         os.fchdir(root)
         sysc.chroot(".")
         os.chdir("/")
