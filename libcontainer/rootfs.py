@@ -35,9 +35,12 @@ DEFAULT_DEVICES = [
 ]
 
 # With context.restrictions: read-only in /proc, and files masked with /dev/null.
-READONLY_PROC = ["/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus"]
-MASKED_PATHS = ["/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/latency_stats", "/proc/sched_debug",
-                "/proc/acpi", "/proc/scsi", "/sys/firmware"]
+# runc's (and docker's) default read-only and masked paths; those the kernel lacks are skipped.
+READONLY_PROC = ["/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus", "/proc/fs"]
+# /sys/devices/virtual/powercap: RAPL energy counters are a side channel (CVE-2020-8694, "Platypus").
+MASKED_PATHS = ["/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/timer_stats", "/proc/latency_stats",
+                "/proc/sched_debug", "/proc/acpi", "/proc/asound", "/proc/scsi", "/sys/firmware",
+                "/sys/devices/virtual/powercap"]
 
 _STATVFS_TO_MS = [(os.ST_RDONLY, sc.MS_RDONLY), (os.ST_NOSUID, sc.MS_NOSUID), (os.ST_NODEV, sc.MS_NODEV),
                   (os.ST_NOEXEC, sc.MS_NOEXEC), (os.ST_NOATIME, sc.MS_NOATIME), (os.ST_RELATIME, sc.MS_RELATIME)]

@@ -128,11 +128,19 @@ def test_restrictions_are_undone_by_a_container_with_sys_admin_fail(container):
     assert "/proc/sys/kernel/hostname: ok" in r.stdout, r.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="rootfs.py lacks runc's /proc/fs (read-only) and /proc/asound, "
-                                        "/proc/timer_stats, /sys/devices/virtual/powercap (masked): "
-                                        "patch 2 in /work/notes/security-b-patches.md")
-def test_restrictions_cover_runcs_default_read_only_and_masked_paths():
-    from libcontainer.rootfs import MASKED_PATHS, READONLY_PROC
+def _proc_fs_mount(container, config: dict) -> str:
+    container.write_config(**config)
+    r = container.exec("sh", "-c", "grep ' /proc/fs ' /proc/self/mounts || echo none")
+    assert r.returncode == 0, r.stderr
+    return r.stdout.strip()
 
-    assert "/proc/fs" in READONLY_PROC
-    assert {"/proc/asound", "/proc/timer_stats", "/sys/devices/virtual/powercap"} <= set(MASKED_PATHS)
+
+@pytest.mark.skipif(not os.path.isdir("/proc/fs"), reason="this kernel has no /proc/fs")
+def test_restrictions_make_proc_fs_read_only_as_runc_does(container):
+    line = _proc_fs_mount(container, {"context": RESTRICTED, "capabilities": SAMPLE_CAPABILITIES})
+    assert line != "none" and "ro" in line.split()[3].split(","), line
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/fs"), reason="this kernel has no /proc/fs")
+def test_without_restrictions_proc_fs_is_not_a_mount_of_its_own_fail(container):
+    assert _proc_fs_mount(container, {"capabilities": SAMPLE_CAPABILITIES}) == "none"
