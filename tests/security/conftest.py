@@ -264,15 +264,31 @@ def _containers_of(request: pytest.FixtureRequest) -> list:
     return boxes + list(getattr(request.node, "lcs_more_containers", []))
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="module", autouse=True)
 def _orphans_come_back_to_us():
     # As a child subreaper, the test process gets every orphan of its
     # subtree (prctl(2)): a process a test leaves behind cannot hide under init.
-    if os.geteuid() == 0:
-        from libcontainer import syscalls
+    # Only for this directory's modules: tests elsewhere expect init to reap
+    # the orphans they make, and would otherwise see them as our zombies.
+    if os.geteuid() != 0:
+        yield
+        return
+    from libcontainer import container as engine
+    from libcontainer import syscalls
 
-        syscalls.real().set_child_subreaper()
-    yield
+    syscalls.real().set_child_subreaper()
+    try:
+        yield
+    finally:
+        syscalls.real().prctl(syscalls.PR_SET_CHILD_SUBREAPER, 0, what="PR_SET_CHILD_SUBREAPER")
+        engine._subreaper_set = False
+        while True:  # reap what came back to us meanwhile
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
 
 
 @pytest.fixture(autouse=True)
