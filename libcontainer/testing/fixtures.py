@@ -117,15 +117,15 @@ class ContainerDir:
                 os.kill(pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
-        _reap_orphans()
+        reap_orphans()
         if (self.path / "pid").exists() or (self.path / "state.json").exists():
             # A killed nsinit leaves its state: the next command cleans up (cgroups, interfaces).
             subprocess.run(nsinit_command() + ["exec", "true"], cwd=self.path, capture_output=True, timeout=60,
                            stdin=subprocess.DEVNULL)
 
 
-def _reap_orphans() -> None:
-    """Collect zombies that were reparented to this process (a subreaper after API tests)."""
+def reap_orphans() -> None:
+    """Collect the zombies among this process's children (orphans come back to a child subreaper)."""
     while True:
         try:
             pid, _ = os.waitpid(-1, os.WNOHANG)

@@ -46,6 +46,8 @@ from pathlib import Path
 
 import pytest
 
+from libcontainer.testing.fixtures import reap_orphans
+
 HELPER_SOURCE = Path(__file__).parent / "helper" / "nsattack.c"
 # Names the suite gives what it creates on the host, so that the leftover
 # check can tell them from other test runs' on a shared machine.
@@ -191,21 +193,11 @@ def _children(of: int) -> list[tuple[int, str]]:
     return found
 
 
-def _reap() -> None:
-    while True:
-        try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
-
-
 def _live_children() -> list[int]:
     """Children still alive after a second's grace (a killed container's processes take a moment)."""
     deadline = time.monotonic() + 1.0
     while True:
-        _reap()
+        reap_orphans()
         alive = [pid for pid, state in _children(os.getpid()) if state != "Z"]
         if not alive or time.monotonic() > deadline:
             return alive
@@ -282,13 +274,7 @@ def _orphans_come_back_to_us():
     finally:
         syscalls.real().prctl(syscalls.PR_SET_CHILD_SUBREAPER, 0, what="PR_SET_CHILD_SUBREAPER")
         engine._subreaper_set = False
-        while True:  # reap what came back to us meanwhile
-            try:
-                pid, _ = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                break
-            if pid == 0:
-                break
+        reap_orphans()  # what came back to us meanwhile
 
 
 @pytest.fixture(autouse=True)
@@ -310,7 +296,7 @@ def nothing_left(request: pytest.FixtureRequest):
         except OSError:
             cmd = "?"
         problems.append(f"process {pid} ({cmd})")
-    _reap()
+    reap_orphans()
     mounts_after = _mounts()
     for box in _containers_of(request):
         problems += [f"state file {p}" for p in _state_files(box.path)]

@@ -97,3 +97,91 @@ def run_on_a_terminal(container, *args: str, timeout: float = 30) -> tuple[int, 
     finally:
         os.close(master)
         os.close(slave)
+
+
+def children(pid: int) -> list[int]:
+    """The children of ``pid`` (its main thread's), from /proc."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(p) for p in f.read().split()]
+    except OSError:
+        return []
+
+
+def cmdline(pid: int) -> bytes:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read()
+    except OSError:
+        return b""
+
+
+def stop_a_join_before_exec(container, pid_ns: str, env: dict[str, str] | None = None, tries: int = 20):
+    """Start joins until one's container process is caught before it execs; then stop its nsinit there.
+
+    Returns (the joining nsinit, SIGSTOPped; its process in the container).
+    The joining nsinit is the subreaper of its setup process, so the process
+    that enters the container's pid namespace is always one of its children
+    (or grandchildren, until the intermediate exits).  SIGSTOPping nsinit
+    holds that process at its next message from nsinit (ADOPTED or START),
+    still running nsinit's code, so the check that follows is deterministic.
+    """
+    import os
+    import signal
+    import subprocess
+    import time
+
+    import pytest
+
+    from libcontainer.testing.fixtures import nsinit_command
+
+    for _ in range(tries):
+        proc = subprocess.Popen(nsinit_command() + ["exec", "sleep", "5"], cwd=container.path, env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+        container._procs.append(proc)
+        deadline = time.monotonic() + 5
+        while proc.poll() is None and time.monotonic() < deadline:
+            for child in children(proc.pid) + [g for c in children(proc.pid) for g in children(c)]:
+                try:
+                    inside = os.readlink(f"/proc/{child}/ns/pid") == pid_ns
+                    python = "python" in os.path.basename(os.readlink(f"/proc/{child}/exe"))
+                except OSError:
+                    continue
+                if inside and python:
+                    os.kill(proc.pid, signal.SIGSTOP)
+                    if "python" in os.path.basename(os.readlink(f"/proc/{child}/exe")):
+                        return proc, child
+                    os.kill(proc.pid, signal.SIGCONT)
+            if cmdline(next(iter(children(proc.pid)), 0)).startswith(b"sleep"):
+                break  # this one exec'd before we saw it: try again
+        proc.kill()
+        proc.wait()
+    pytest.fail(f"no joining process caught before exec in {tries} joins")
+
+
+
+def in_a_private_mount_namespace(body) -> str:
+    """Run ``body()`` in a forked child with a mount namespace of its own (/ private); what it returned, as text.
+
+    For the ``_fail`` twins that play a naive runtime: its mounts and chroot
+    never touch the test process's view.
+    """
+    import os
+
+    from libcontainer import syscalls as sc
+
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            sysc = sc.real()
+            sysc.unshare(sc.CLONE_NEWNS)
+            sysc.mount(None, "/", None, sc.MS_PRIVATE | sc.MS_REC, None)
+            os.write(w, str(body()).encode())
+        finally:
+            os._exit(0)
+    os.close(w)
+    with os.fdopen(r) as f:
+        out = f.read()
+    os.waitpid(pid, 0)
+    return out

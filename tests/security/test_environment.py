@@ -10,6 +10,7 @@ import time
 import pytest
 
 from libcontainer.testing.fixtures import nsinit_command
+from secutil import cmdline, stop_a_join_before_exec
 
 pytestmark = pytest.mark.privileged
 
@@ -61,18 +62,10 @@ def test_first_process_environ_seen_from_the_host_is_exactly_the_configs(contain
     pid = container.wait_running()
     # The pid file appears before exec: wait for the command itself (not sh, which adds PWD and SHLVL).
     deadline = time.monotonic() + 10
-    while _cmdline(pid) != b"sleep\x0030\x00" and time.monotonic() < deadline:
+    while cmdline(pid) != b"sleep\x0030\x00" and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert _cmdline(pid) == b"sleep\x0030\x00"
+    assert cmdline(pid) == b"sleep\x0030\x00"
     assert _environ_of(pid) == sorted(CONFIGURED)
-
-
-def _cmdline(pid: int) -> bytes:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return f.read()
-    except OSError:
-        return b""
 
 
 def test_joined_process_environment_is_exactly_the_configs(container):
@@ -117,53 +110,12 @@ def test_ld_preload_of_nsinit_does_not_reach_the_container(container, tmp_path):
     assert r.stdout.split() == ["0"]  # $LD_PRELOAD empty, no LD_ variable at all
 
 
-def _children(pid: int) -> list[int]:
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            return [int(p) for p in f.read().split()]
-    except OSError:
-        return []
-
-
-def _catch_joining_process_before_exec(container, pid_ns: str, env: dict[str, str], tries: int = 20):
-    """Start joins until one's container process is caught before it execs; then stop its nsinit there.
-
-    The joining nsinit is the subreaper of its setup process, so the process
-    that enters the container's pid namespace is always one of its children
-    (or grandchildren, until the intermediate exits).  SIGSTOPping nsinit
-    holds that process at its next message from nsinit (ADOPTED or START),
-    still running nsinit's code, so the check that follows is deterministic.
-    """
-    for _ in range(tries):
-        proc = subprocess.Popen(nsinit_command() + ["exec", "sleep", "5"], cwd=container.path, env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
-        container._procs.append(proc)
-        deadline = time.monotonic() + 5
-        while proc.poll() is None and time.monotonic() < deadline:
-            for child in _children(proc.pid) + [g for c in _children(proc.pid) for g in _children(c)]:
-                try:
-                    inside = os.readlink(f"/proc/{child}/ns/pid") == pid_ns
-                    python = "python" in os.path.basename(os.readlink(f"/proc/{child}/exe"))
-                except OSError:
-                    continue
-                if inside and python:
-                    os.kill(proc.pid, signal.SIGSTOP)
-                    if "python" in os.path.basename(os.readlink(f"/proc/{child}/exe")):
-                        return proc, child
-                    os.kill(proc.pid, signal.SIGCONT)
-            if _cmdline(next(iter(_children(proc.pid)), 0)).startswith(b"sleep"):
-                break  # this one exec'd before we saw it: try again
-        proc.kill()
-        proc.wait()
-    pytest.fail(f"no joining process caught before exec in {tries} joins")
-
-
 def test_joining_process_before_exec_shows_none_of_nsinits_environment(container):
     container.write_config(environment=CONFIGURED)
     first = container.popen("sh", "-c", "echo ready; sleep 60")
     pid1 = container.wait_running()
     assert first.stdout.readline().strip() == "ready"
-    proc, child = _catch_joining_process_before_exec(container, os.readlink(f"/proc/{pid1}/ns/pid"),
+    proc, child = stop_a_join_before_exec(container, os.readlink(f"/proc/{pid1}/ns/pid"),
                                                       _hostile_env(container.path))
     try:
         with open(f"/proc/{child}/environ", "rb") as f:
@@ -182,7 +134,7 @@ def test_container_root_with_sys_ptrace_reads_a_joining_process_environ_fail(con
     first = container.popen("sh", "-c", "echo ready; sleep 60")
     pid1 = container.wait_running()
     assert first.stdout.readline().strip() == "ready"
-    proc, child = _catch_joining_process_before_exec(container, os.readlink(f"/proc/{pid1}/ns/pid"),
+    proc, child = stop_a_join_before_exec(container, os.readlink(f"/proc/{pid1}/ns/pid"),
                                                      dict(_hostile_env(container.path), SECRET="lctest-probe"))
     try:
         inner = next(line.split()[-1] for line in open(f"/proc/{child}/status") if line.startswith("NSpid:"))

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from secutil import nsattack_lines
+from secutil import in_a_private_mount_namespace, nsattack_lines
 from libcontainer.testing.fixtures import nsinit_command
 
 pytestmark = pytest.mark.privileged
@@ -138,30 +138,20 @@ def test_chdir_through_a_leaked_host_fd_escapes_a_chroot_fail(container):
     from libcontainer.errors import ContainerError
     from libcontainer.rootfs import set_working_dir
 
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
+    def play_the_setup_process() -> str:
+        sc.real().mount("proc", str(container.path / "proc"), "proc", 0, None)
+        host = os.open("/", os.O_RDONLY | os.O_DIRECTORY)
+        os.chroot(str(container.path))
+        os.chdir(f"/proc/self/fd/{host}")
+        escaped = "work" in os.listdir(".")
+        os.chdir("/")
         try:
-            sysc = sc.real()
-            sysc.unshare(sc.CLONE_NEWNS)
-            sysc.mount(None, "/", None, sc.MS_PRIVATE | sc.MS_REC, None)
-            sysc.mount("proc", str(container.path / "proc"), "proc", 0, None)
-            host = os.open("/", os.O_RDONLY | os.O_DIRECTORY)
-            os.chroot(str(container.path))
-            os.chdir(f"/proc/self/fd/{host}")
-            escaped = "work" in os.listdir(".")
-            os.chdir("/")
-            try:
-                set_working_dir(f"/proc/self/fd/{host}")
-                refused = False
-            except ContainerError:
-                refused = True
-            os.write(w, f"{escaped} {refused}".encode())
-        finally:
-            os._exit(0)
-    os.close(w)
-    with os.fdopen(r) as f:
-        escaped, refused = f.read().split()
-    os.waitpid(pid, 0)
+            set_working_dir(f"/proc/self/fd/{host}")
+            refused = False
+        except ContainerError:
+            refused = True
+        return f"{escaped} {refused}"
+
+    escaped, refused = in_a_private_mount_namespace(play_the_setup_process).split()
     assert escaped == "True"  # the attack works against a plain chdir
     assert refused == "True"  # and the engine's check catches it

@@ -11,7 +11,6 @@ processes without CAP_SYS_ADMIN altogether; the tests hold either way.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import uuid

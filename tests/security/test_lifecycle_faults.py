@@ -14,6 +14,7 @@ import pytest
 
 from libcontainer import state as st
 from libcontainer.testing.fixtures import DEFAULT_ENV, SAMPLE_NAMESPACES, nsinit_command
+from secutil import stop_a_join_before_exec
 
 pytestmark = pytest.mark.privileged
 
@@ -310,42 +311,12 @@ def test_pid_1_death_ends_every_process_within_a_second_and_leaves_no_zombies(co
     assert not any((container.path / n).exists() for n in STATE_FILES)
 
 
-def _children(pid: int) -> list[int]:
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            return [int(p) for p in f.read().split()]
-    except OSError:
-        return []
-
-
-def _stop_a_join_before_exec(container, pid_ns: str, tries: int = 20) -> tuple[subprocess.Popen[str], int]:
-    """A joining nsinit SIGSTOPped while its process is in the container but has not exec'd: (nsinit, process)."""
-    for _ in range(tries):
-        proc = container.popen("sleep", "5")
-        deadline = time.monotonic() + 5
-        while proc.poll() is None and time.monotonic() < deadline:
-            for child in _children(proc.pid) + [g for c in _children(proc.pid) for g in _children(c)]:
-                try:
-                    inside = os.readlink(f"/proc/{child}/ns/pid") == pid_ns
-                    python = "python" in os.path.basename(os.readlink(f"/proc/{child}/exe"))
-                except OSError:
-                    continue
-                if inside and python:
-                    os.kill(proc.pid, signal.SIGSTOP)
-                    if "python" in os.path.basename(os.readlink(f"/proc/{child}/exe")):
-                        return proc, child
-                    os.kill(proc.pid, signal.SIGCONT)
-        proc.kill()
-        proc.wait()
-    pytest.fail(f"no joining process caught before exec in {tries} joins")
-
-
 def test_sigkill_of_a_joining_nsinit_before_exec_ends_its_process_and_spares_the_container(container):
     container.write_config()
     first = container.popen("sh", "-c", "echo ready; sleep 60")
     pid1 = container.wait_running()
     assert first.stdout.readline().strip() == "ready"
-    joiner, caught = _stop_a_join_before_exec(container, os.readlink(f"/proc/{pid1}/ns/pid"))
+    joiner, caught = stop_a_join_before_exec(container, os.readlink(f"/proc/{pid1}/ns/pid"))
     os.kill(joiner.pid, signal.SIGKILL)
     os.kill(joiner.pid, signal.SIGCONT)
     joiner.wait(timeout=10)

@@ -17,7 +17,7 @@ import uuid
 
 import pytest
 
-from secutil import nsattack_lines, run_in_pty
+from secutil import in_a_private_mount_namespace, nsattack_lines, run_in_pty
 
 pytestmark = pytest.mark.privileged
 
@@ -235,21 +235,12 @@ def test_a_naive_mount_follows_the_swapped_symlink_fail(container, marker_dir):
 
     os.symlink(f"../../{container.path.name}/sneaky", container.path / "mnt" / "d")
     (container.path / "sneaky").mkdir()
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            sysc = sc.real()
-            sysc.unshare(sc.CLONE_NEWNS)
-            sysc.mount(None, "/", None, sc.MS_PRIVATE | sc.MS_REC, None)
-            sysc.mount(str(marker_dir), str(container.path / "mnt" / "d"), None, sc.MS_BIND, None)
-            os.write(w, str(os.path.exists(container.path / "sneaky" / "marker")).encode())
-        finally:
-            os._exit(0)
-    os.close(w)
-    with os.fdopen(r) as f:
-        landed_in_sneaky = f.read()
-    os.waitpid(pid, 0)
+
+    def naive_mount() -> bool:
+        sc.real().mount(str(marker_dir), str(container.path / "mnt" / "d"), None, sc.MS_BIND, None)
+        return os.path.exists(container.path / "sneaky" / "marker")
+
+    landed_in_sneaky = in_a_private_mount_namespace(naive_mount)
     assert landed_in_sneaky == "True"
 
 
