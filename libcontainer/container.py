@@ -265,11 +265,7 @@ class Container:
             # Plugins may have recorded more while the child set up.
             st.update_resources(self.root, state, written)
         except BaseException as e:
-            why = _why_gone(pids[-1]) if isinstance(e, EOFError) and pids else None
-            for c in (parent_chan, child_chan):
-                if c is not None:
-                    c.close()
-            _kill_and_reap(pids)
+            why = _abandon_setup(e, pids, parent_chan, child_chan)
             self._teardown(ctx, hooks)
             if isinstance(e, EOFError):
                 raise ContainerError("setup", why or str(e)) from None
@@ -345,11 +341,7 @@ class Container:
             parent_chan.send(msg.ADOPTED)
             master = _recv_ready(parent_chan)
         except BaseException as e:
-            why = _why_gone(pids[-1]) if isinstance(e, EOFError) and pids else None
-            for c in (parent_chan, child_chan):
-                if c is not None:
-                    c.close()
-            _kill_and_reap(pids)
+            why = _abandon_setup(e, pids, parent_chan, child_chan)
             if isinstance(e, EOFError):
                 raise ContainerError("join", why or str(e)) from None
             raise
@@ -456,6 +448,17 @@ def _kill_orphan(old: st.State) -> None:
         if st.process_start_time(old.pid) != old.start:
             return
         time.sleep(0.01)
+
+
+def _abandon_setup(error: BaseException, pids: list[int], *chans: Channel | None) -> str | None:
+    """A setup that failed: close the channel's ends, kill and reap its processes; how they ended, if they
+    closed the channel without a word (``error`` is EOFError)."""
+    why = _why_gone(pids[-1]) if isinstance(error, EOFError) and pids else None
+    for chan in chans:
+        if chan is not None:
+            chan.close()
+    _kill_and_reap(pids)
+    return why
 
 
 def _why_gone(pid: int, patience: float = 0.2) -> str | None:
