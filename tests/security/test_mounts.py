@@ -155,6 +155,14 @@ def test_swapping_a_destination_with_a_symlink_never_follows_it(container, nsatt
 PROC_VIEW = "nsattack procview /proc; nsattack procview /procswap"
 
 
+def _unswap_proc(container) -> None:
+    """Put /proc back where it was if the swapper was killed between its two exchanges."""
+    if os.path.islink(container.path / "proc"):
+        os.rename(container.path / "proc", container.path / "tmp" / "procswap")
+        os.rename(container.path / "procswap", container.path / "proc")
+        os.rename(container.path / "tmp" / "procswap", container.path / "procswap")
+
+
 def test_swapping_proc_with_a_symlink_never_leaves_the_real_procfs_unmasked(container, nsattack):
     """/proc swapped with a symlink to fake files, again and again, while nsinit mounts, checks and masks it.
 
@@ -177,10 +185,7 @@ def test_swapping_proc_with_a_symlink_never_leaves_the_real_procfs_unmasked(cont
     finally:
         swapper.kill()
         swapper.wait()
-    if os.path.islink(container.path / "proc"):
-        os.rename(container.path / "proc", container.path / "tmp" / "procswap")
-        os.rename(container.path / "procswap", container.path / "proc")
-        os.rename(container.path / "tmp" / "procswap", container.path / "procswap")
+    _unswap_proc(container)
     refused = [r for r in results if r.returncode == 125]
     assert all(len(r.stderr.splitlines()) == 1 for r in refused), [r.stderr for r in refused]
     for r in results:
@@ -217,10 +222,7 @@ def test_swapping_proc_during_a_tty_start_never_binds_anything_but_the_pty_on_de
     finally:
         swapper.kill()
         swapper.wait()
-    if os.path.islink(container.path / "proc"):
-        os.rename(container.path / "proc", container.path / "tmp" / "procswap")
-        os.rename(container.path / "procswap", container.path / "proc")
-        os.rename(container.path / "tmp" / "procswap", container.path / "procswap")
+    _unswap_proc(container)
     for status, out in outcomes:
         consoles = nsattack_lines(out, "console")
         if status == 0:
