@@ -161,3 +161,16 @@ def test_motd_with_a_terminal_escape_is_refused_fail(installed, container, tmp_p
     assert result.stderr.strip().splitlines() == [result.stderr.strip()]
     assert "$.motd: control character U+001B at offset 2; only newlines and tabs are allowed" in result.stderr
     assert not (container.path / "etc" / "motd").exists()
+
+
+@pytest.mark.privileged
+def test_inside_hook_failure_is_one_line_naming_the_plugin_fail(installed, container, tmp_path):
+    # /etc/motd is a directory in this rootfs: the plugin's post_mount cannot write it.
+    (container.path / "etc" / "motd").mkdir()
+    container.write_config(motd="Welcome to the box.")
+    result = container.exec("cat", "/etc/motd", env=plugin_env(tmp_path, installed))
+    assert result.returncode == 125
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0] == "nsinit: motd: cannot write /etc/motd: Is a directory"
+    assert not (container.path / "state.json").exists() and not (container.path / "pid").exists()
