@@ -19,19 +19,19 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import stat
 from dataclasses import field, fields
 from pathlib import Path
 from typing import Any
 
+from . import ids
 from .errors import StateError
+from .ids import RUN_DIR, container_id  # noqa: F401  (the names this module always offered)
 from .records import record
 
 PID_FILE = "pid"
 START_FILE = "start"
 STATE_FILE = "state.json"
-RUN_DIR = "/run/nsinit"  # root's trusted states, one directory per container
 
 
 @record
@@ -90,39 +90,9 @@ def namespace_ids(pid: int) -> dict[str, str]:
     return out
 
 
-def container_id(root: Path) -> str:
-    """A name unique on this host for the container in ``root``: its name and a hash of its real path."""
-    real = os.path.realpath(root)
-    base = re.sub(r"[^A-Za-z0-9_.-]", "-", os.path.basename(real)).strip(".-") or "root"
-    return f"{base[:40]}-{_fnv1a32(os.fsencode(real)):08x}"
-
-
-def _fnv1a32(data: bytes) -> int:
-    """FNV-1a, 32 bits: tells directories with the same name apart.
-
-    Not hashlib: importing OpenSSL costs 2-4 ms and 3.7 MiB of resident memory
-    per nsinit command, for 8 hex digits that need no cryptographic strength
-    (a cgroup or interface that already exists is refused, not shared, and
-    the trusted state records the directory it belongs to).
-    """
-    h = 0x811C9DC5
-    for byte in data:
-        h = ((h ^ byte) * 0x01000193) & 0xFFFFFFFF
-    return h
-
-
 def private_dir(root: Path) -> Path:
-    """Where nsinit keeps the state it trusts for the container in ``root``.
-
-    /run/nsinit/<id> for root; an unprivileged nsinit uses $XDG_RUNTIME_DIR,
-    else /tmp/nsinit-<uid> (as runc does for rootless containers).
-    """
-    if os.geteuid() == 0:
-        base = RUN_DIR
-    else:
-        runtime = os.environ.get("XDG_RUNTIME_DIR")
-        base = os.path.join(runtime, "nsinit") if runtime else f"/tmp/nsinit-{os.geteuid()}"
-    return Path(base) / container_id(root)
+    """Where nsinit keeps the state it trusts for the container in ``root`` (see ids.private_dir)."""
+    return Path(ids.private_dir(root))
 
 
 def _make_private(path: Path) -> None:
@@ -180,7 +150,8 @@ def read_state(root: Path) -> State | None:
 def remove_state(root: Path) -> None:
     """Remove the pid file first, so no reader sees a pid without its state; then the trusted state."""
     private = private_dir(root)
-    for path in (root / PID_FILE, root / START_FILE, root / STATE_FILE, private / STATE_FILE):
+    for path in (root / PID_FILE, root / START_FILE, root / STATE_FILE, private / STATE_FILE,
+                 private / ids.CONTROL_SOCKET):
         try:
             os.unlink(path)
         except FileNotFoundError:
