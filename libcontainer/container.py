@@ -23,7 +23,7 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from . import channel as msg
 from . import state as st
@@ -66,6 +66,8 @@ class ContainerProcess:
         self.first = first  # the container's first process (its end ends the container)
         self.status: int | None = None
         self.reason: str | None = None  # why it ended, when a plugin knows (OOM ...)
+        self.join_server: int | None = None  # pid of the server of joins (control.py), while it runs
+        self._reap_join_handlers = False  # the server ran: its handlers became our children
 
     def start(self) -> None:
         """Let the process exec its command; raises when exec fails (126/127)."""
@@ -99,10 +101,57 @@ class ContainerProcess:
         except ProcessLookupError:
             pass
 
+    def serve_joins(self, report: Callable[[LibcontainerError], int]) -> None:
+        """Serve ``nsinit exec`` joins from this process until the container ends (see control.py).
+
+        ``report`` prints a failed join's error for the joining user and
+        returns its exit status.  Only for the first process, once started.
+        """
+        if not self.first or self.status is not None or self.join_server is not None:
+            raise StateError("only a started first process serves joins")
+        threading = sys.modules.get("threading")
+        if threading is not None and threading.active_count() > 1:
+            raise StateError("serving joins forks the caller, which is unsafe with threads (fork(2))")
+        from .control import start_server
+
+        self.join_server = start_server(self, report)
+
+    def _stop_join_server(self) -> None:
+        # Before the teardown: a join accepted now would find the container
+        # half gone.  Joins already handed over run on and see it end.
+        if self.join_server is not None:
+            _kill_and_reap([self.join_server])
+            self.join_server = None
+            self._reap_join_handlers = True
+
+    def _collect_join_handlers(self) -> None:
+        """Reap the server's handlers, which we adopted as its subreaper, as they end.
+
+        With a pid namespace every joined process died with PID 1, so each
+        handler is about to report its status and exit: waiting a moment for
+        them leaves no zombie to whoever adopts us next.  Without one, joined
+        processes outlive PID 1, as they do when joined locally; their
+        handlers go on to the next reaper.
+        """
+        if not self._reap_join_handlers:
+            return
+        self._reap_join_handlers = False
+        if not any(ns.kind == "NEWPID" and not ns.path for ns in self.ctx.namespaces):
+            return
+        deadline = time.monotonic() + 2.0
+        while time.monotonic() < deadline:
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                time.sleep(0.002)
+
     def wait(self) -> int:
         """Reap the process; for the first process, tear the container down too."""
         if self.status is None:
             status = _waitpid(self.pid)
+            self._stop_join_server()
             code = os.waitstatus_to_exitcode(status)
             self.status = 128 - code if code < 0 else code
             if self.first:
@@ -111,6 +160,7 @@ class ContainerProcess:
                     self.reason = found[0] if found else None
                 finally:
                     self.container._teardown(self.ctx, self.hooks)
+                    self._collect_join_handlers()
         return self.status
 
     def _abort(self) -> None:
@@ -125,6 +175,7 @@ class ContainerProcess:
             self.container._teardown(self.ctx, self.hooks)
 
     def close(self) -> None:
+        self._stop_join_server()
         if self.chan is not None:
             self._abort()
             self.chan.close()

@@ -47,6 +47,11 @@ Joining a running container (``Container.join``)::
     inside  libcontainer_pre_user / libcontainer_post_user / libcontainer_pre_exec
             (with ``container.process.joining`` true)
 
+The *host* side of a join runs in the joining nsinit, or, for a join that the
+supervising nsinit serves (libcontainer/control.py), in a process forked from
+the supervisor for that join: module state a plugin keeps from the first
+process's hooks may be there; the context is always a new one.
+
 Any time while it runs: ``libcontainer_stats``, ``libcontainer_pause``,
 ``libcontainer_resume``.
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import gc
 import os
-import signal
 import sys
 
 USAGE = """Usage: nsinit exec [--root DIR] [--tty|--no-tty] [--] COMMAND [ARGS]...
@@ -72,22 +71,41 @@ def main(argv: list[str]) -> int:
         print(e.code)
         return 0
     root = root or os.environ.get("data_path") or os.getcwd()
-    from libcontainer.errors import ConfigError, ContainerError, LibcontainerError
+    if tty is not True and not _debugging():
+        # A running container's supervisor runs the join for us: no engine to
+        # import here (libcontainer/control.py).  None: nothing was started,
+        # join (or create) by ourselves.
+        from libcontainer import control
+
+        status = control.join(root, args, tty)
+        if status is not None:
+            return status
+    from libcontainer.errors import LibcontainerError
 
     try:
         return run(root, args, tty)
-    except ConfigError as e:
+    except LibcontainerError as e:
+        return report(e)
+    except KeyboardInterrupt:
+        return 130
+
+
+def _debugging() -> bool:
+    # Pauses (NSINIT_DEBUG_PAUSE) happen in this process, and a test that
+    # looks at a joining nsinit's own processes asks for a local join.
+    return "NSINIT_DEBUG_PAUSE" in os.environ or os.environ.get("NSINIT_DEBUG_LOCAL_JOIN") == "1"
+
+
+def report(e) -> int:
+    """Print a LibcontainerError as nsinit does; nsinit's exit status for it."""
+    from libcontainer.errors import ConfigError, ContainerError
+
+    if isinstance(e, ConfigError):
         for line in str(e).splitlines():
             print(f"nsinit: {line}", file=sys.stderr)
         return 125
-    except ContainerError as e:
-        print(f"nsinit: {e}", file=sys.stderr)
-        return e.exit_code
-    except LibcontainerError as e:
-        print(f"nsinit: {e}", file=sys.stderr)
-        return 125
-    except KeyboardInterrupt:
-        return 130
+    print(f"nsinit: {e}", file=sys.stderr)
+    return e.exit_code if isinstance(e, ContainerError) else 125
 
 
 def run(root: str, args: list[str], tty: bool | None) -> int:
@@ -107,6 +125,8 @@ def run(root: str, args: list[str], tty: bool | None) -> int:
         # would otherwise walk every object the start allocated (~10 ms).
         gc.freeze()
         gc.enable()
+        if proc.first:
+            _serve_joins_unless_done(proc)
         if proc.tty_master is not None:
             from libcontainer.tty import relay
 
@@ -119,7 +139,29 @@ def run(root: str, args: list[str], tty: bool | None) -> int:
     return status
 
 
+# A first process that ends this soon is not worth the fork of a join server
+# (about a millisecond on a command like /bin/true); one that lives longer is.
+SERVE_AFTER = 0.05
+
+
+def _serve_joins_unless_done(proc) -> None:
+    import select
+
+    if proc.tty_master is None:
+        pidfd = os.pidfd_open(proc.pid)
+        try:
+            if select.select([pidfd], [], [], SERVE_AFTER)[0]:
+                return  # it has ended
+        except InterruptedError:
+            pass  # a signal for the container (passed on): serve all the same
+        finally:
+            os.close(pidfd)
+    proc.serve_joins(report)
+
+
 def _forward_signals(proc) -> None:
+    import signal
+
     def forward(sig: int, _frame) -> None:
         if sig == signal.SIGWINCH and proc.tty_master is not None:
             from libcontainer.tty import copy_window_size

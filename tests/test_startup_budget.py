@@ -89,3 +89,38 @@ def test_plugins_whose_keys_the_config_uses_are_imported_fail(container):
     modules = imported_by_exec(container)
     assert {"libcontainer_network", "libcontainer_capabilities"} <= modules
     assert "libcontainer_cgroups" not in modules
+
+
+# A join served by the running container's nsinit (libcontainer/control.py):
+# the joining nsinit connects, passes its stdio and waits; the engine, pluggy,
+# json, pathlib and the signal module's enums are the supervisor's, already loaded.
+ENGINE = ("libcontainer.container", "libcontainer.state", "libcontainer.config", "pluggy", "json", "pathlib",
+          "enum", "signal", "typing", "re")
+
+
+def joined_modules(container, env: dict[str, str] | None = None) -> set[str]:
+    container.write_config(LOOPBACK_ONLY)
+    container.popen("sleep", "60")
+    container.wait_running()
+    result = subprocess.run([sys.executable, "-X", "importtime", "-m", "nsinit", "exec", "true"], cwd=container.path,
+                            capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+                            env={**os.environ, **(env or {})})
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = [line for line in result.stderr.splitlines() if line.startswith("import time:") and "|" in line]
+    names = [line.rsplit("|", 1)[1].strip() for line in lines[1:]]
+    # From nsinit's own first import: what the interpreter's start (site, an
+    # editable install's finder, runpy) imported is not nsinit's doing.
+    first = min(i for i, name in enumerate(names) if name == "nsinit")
+    return set(names[first:])
+
+
+def test_a_served_join_imports_none_of_the_engine(container):
+    modules = joined_modules(container)
+    assert "libcontainer.control" in modules
+    assert sorted(m for m in ENGINE if m in modules) == []
+
+
+def test_a_local_join_imports_the_engine_fail(container):
+    """Twin: a joining nsinit that joins by itself needs all of it."""
+    modules = joined_modules(container, {"NSINIT_DEBUG_LOCAL_JOIN": "1"})
+    assert {"libcontainer.container", "libcontainer.state", "pluggy", "json"} <= modules

@@ -89,12 +89,20 @@ class ContainerDir:
         except (OSError, ValueError):
             return None
 
-    def wait_running(self, timeout: float = 20) -> int:
-        """Wait for the pid file of a container started with popen(); its pid."""
+    def wait_running(self, timeout: float = 20, served: bool = True) -> int:
+        """Wait for a container started with popen() to run; its pid.
+
+        With ``served``, also until its nsinit serves joins (libcontainer/control.py),
+        which it does once the first process has run for a moment: a join
+        that follows is then served, as users' joins are.  Without, a join
+        right after may be served or made by the joining nsinit itself.
+        """
+        from libcontainer.control import socket_path
+
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             pid = self.pid()
-            if pid and (self.path / "state.json").exists():
+            if pid and (self.path / "state.json").exists() and (not served or os.path.exists(socket_path(self.path))):
                 return pid
             for p in self._procs:
                 if p.poll() is not None:

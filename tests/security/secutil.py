@@ -135,6 +135,8 @@ def stop_a_join_before_exec(container, pid_ns: str, env: dict[str, str] | None =
 
     from libcontainer.testing.fixtures import nsinit_command
 
+    # This nsinit's own processes are the subject: no join served by the supervisor.
+    env = dict(env if env is not None else os.environ, NSINIT_DEBUG_LOCAL_JOIN="1")
     for _ in range(tries):
         proc = subprocess.Popen(nsinit_command() + ["exec", "sleep", "5"], cwd=container.path, env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
