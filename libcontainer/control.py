@@ -221,13 +221,11 @@ def _serve(listener: _socket.socket, root, report) -> None:
 
 
 def _reap_handlers(_sig: int = 0, _frame: object = None) -> None:
-    while True:
-        try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
+    try:
+        while os.waitpid(-1, os.WNOHANG)[0]:
+            pass  # one more ended handler reaped; 0: the others still run
+    except ChildProcessError:
+        pass  # none left
 
 
 def _fork_handler(listener: _socket.socket, conn: _socket.socket, root, report) -> None:

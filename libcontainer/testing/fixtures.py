@@ -132,6 +132,19 @@ class ContainerDir:
                            stdin=subprocess.DEVNULL)
 
 
+def read_terminal(master: int) -> bytes:
+    """All a pty's other side writes until it closes (reading the master then fails with EIO)."""
+    out = b""
+    while True:
+        try:
+            data = os.read(master, 4096)
+        except OSError:
+            return out
+        if not data:
+            return out
+        out += data
+
+
 def reap_orphans() -> None:
     """Collect the zombies among this process's children (orphans come back to a child subreaper)."""
     while True:

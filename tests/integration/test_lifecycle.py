@@ -9,6 +9,8 @@ import time
 
 import pytest
 
+from libcontainer.testing.fixtures import read_terminal
+
 pytestmark = pytest.mark.privileged
 
 
@@ -267,23 +269,10 @@ def _nsinit_in_pty(container, script: str) -> tuple[int, int]:
     return pid, master
 
 
-def _read_to_eof(master: int) -> bytes:
-    out = b""
-    while True:
-        try:
-            data = os.read(master, 4096)
-        except OSError:  # EIO: the other end is closed
-            break
-        if not data:
-            break
-        out += data
-    return out
-
-
 def test_tty_gives_a_new_pseudo_terminal(container):
     container.write_config(tty=True)
     pid, master = _nsinit_in_pty(container, "tty; readlink /proc/self/fd/0; ls -l /dev/console")
-    out = _read_to_eof(master)
+    out = read_terminal(master)
     _, status = os.waitpid(pid, 0)
     os.close(master)
     text = out.decode()
@@ -382,7 +371,7 @@ def test_tty_relays_window_size_changes(container):
     os.kill(pid, signal.SIGWINCH)
     time.sleep(0.3)
     os.write(master, b"go\r")
-    out += _read_to_eof(master)
+    out += read_terminal(master)
     os.waitpid(pid, 0)
     os.close(master)
     sizes = [ln.strip() for ln in out.decode().splitlines() if ln.strip() and ln.strip()[0].isdigit()]

@@ -16,7 +16,7 @@ import time
 import pytest
 
 from libcontainer import control
-from libcontainer.testing.fixtures import nsinit_command
+from libcontainer.testing.fixtures import nsinit_command, read_terminal
 
 pytestmark = pytest.mark.privileged
 
@@ -93,6 +93,38 @@ def test_a_join_is_run_by_the_supervisors_server(running):
     assert _children(joined.pid) == []  # the joining nsinit runs nothing of its own
     joined.send_signal(signal.SIGTERM)  # passed on: sleep ends
     assert joined.wait(timeout=10) == 143
+
+
+def test_a_supervisor_relaying_a_terminal_serves_joins_without_one(container):
+    """The server is forked before the relay starts; a --no-tty join is served."""
+    import pty
+
+    container.write_config(tty=True)
+    pid, master = pty.fork()
+    if pid == 0:
+        os.chdir(container.path)
+        os.execv(nsinit_command()[0], nsinit_command() + ["exec", "sh", "-c", "echo ready; sleep 60"])
+    try:
+        assert b"ready" in os.read(master, 4096)
+        container.wait_running()
+        r = container.exec("sh", "-c", "echo joined; tty", extra_args=["--no-tty"])
+        assert r.returncode == 1 and r.stdout.split() == ["joined", "not", "a", "tty"], r.stderr
+        served = subprocess.Popen(nsinit_command() + ["exec", "--no-tty", "sleep", "36"], cwd=container.path,
+                                  stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        handler = _ppid(_find(b"sleep", b"36"))
+        assert _ppid(_ppid(handler)) == pid and handler != served.pid
+        served.send_signal(signal.SIGTERM)
+        assert served.wait(timeout=10) == 143
+        joined = container.popen("sleep", "35")  # fixture's popen has no --no-tty: config's tty
+        # The served path refuses the terminal join: made locally, under the joining nsinit.
+        assert _ppid(_find(b"sleep", b"35")) == joined.pid
+        joined.kill()
+        joined.wait(timeout=10)
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        read_terminal(master)
+        os.waitpid(pid, 0)
+        os.close(master)
 
 
 def test_a_join_made_locally_runs_under_the_joining_nsinit_fail(running):
@@ -188,15 +220,7 @@ def test_a_join_that_wants_a_terminal_is_made_locally(container):
     if pid == 0:
         os.chdir(container.path)
         os.execv(nsinit_command()[0], nsinit_command() + ["exec", "sh", "-c", "tty; echo $PPID"])
-    out = b""
-    while True:
-        try:
-            data = os.read(master, 4096)
-        except OSError:
-            break
-        if not data:
-            break
-        out += data
+    out = read_terminal(master)
     _, status = os.waitpid(pid, 0)
     os.close(master)
     lines = out.decode().split()

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from libcontainer.testing.fixtures import nsinit_command
+from libcontainer.testing.fixtures import nsinit_command, read_terminal
 from secutil import cmdline, stop_a_join_before_exec
 
 pytestmark = pytest.mark.privileged
@@ -161,15 +161,7 @@ def test_tty_mode_adds_nothing_to_the_environment(container):
             os.execve(nsinit_command()[0], nsinit_command() + ["exec", "/bin/env"], env)
         finally:
             os._exit(127)
-    out = b""
-    while True:
-        try:
-            data = os.read(master, 4096)
-        except OSError:  # EIO: the terminal closed
-            break
-        if not data:
-            break
-        out += data
+    out = read_terminal(master)
     _, status = os.waitpid(pid, 0)
     os.close(master)
     assert os.waitstatus_to_exitcode(status) == 0, out
