@@ -102,7 +102,9 @@ def scrub_environ() -> None:
     to env_end, fields 50-51 of /proc/PID/stat, proc(5)); until the setup
     process execs, the container can read them through /proc/PID/environ
     with CAP_SYS_PTRACE, set_dumpable(False) notwithstanding.  A process may
-    always write its own /proc/self/mem.  os.environ (a copy on the heap) is
+    write its own /proc/self/mem while it is dumpable (once not, the file
+    belongs to root, and an unprivileged process is refused: call this
+    first).  os.environ (a copy on the heap) is
     left: reading that takes ptrace-attach rights, which the non-dumpable
     flag refuses.
     """
@@ -523,8 +525,12 @@ def setup_joining_process(ctx: ContainerContext, plugins: Plugins, active: set[s
         # Non-dumpable before touching the container: nothing inside may
         # ptrace us or open /proc/PID/exe to reach the host's Python
         # (CVE-2019-5736, CVE-2016-9962).  execve makes the command dumpable again.
+        # Scrubbed first: a non-dumpable process's /proc files belong to
+        # root (proc(5)), so an unprivileged nsinit could no longer open its
+        # own /proc/self/mem.  Nothing of the container reaches us before
+        # setns, and the joining nsinit itself was dumpable all along.
+        scrub_environ()
         sysc.set_dumpable(False)
-        scrub_environ()  # before the container can see this process
         keep_only_fds([chan.fileno()])
         chan.recv(msg.CONFIGURED)
         with Step("namespaces"):

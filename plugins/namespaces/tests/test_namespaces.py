@@ -237,6 +237,39 @@ def test_rootless_container_runs_as_root_inside_with_mounts_hostname_and_pid_nam
     assert not (rootless_dir / "pid").exists()
 
 
+@pytest.mark.parametrize("how", ["served", "local"])
+def test_rootless_join_enters_the_running_container(rootless_dir, how):
+    """An unprivileged nsinit joins its own container: through its supervisor, or by itself."""
+    import time
+
+    from libcontainer.control import socket_path
+
+    _write(rootless_dir, {"namespaces": USERNS, "environment": ["PATH=/bin"]})
+    first = subprocess.Popen(["setpriv", "--reuid=4000", "--regid=4000", "--clear-groups", "--inh-caps=-all",
+                              *nsinit_command(), "exec", "sleep", "60"], cwd=rootless_dir, stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={"PATH": "/usr/bin:/bin", "HOME": "/"})
+    control = socket_path(rootless_dir).replace("/run/nsinit/", "/tmp/nsinit-4000/")
+    try:
+        deadline = time.monotonic() + 20
+        while not os.path.exists(control) and first.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert os.path.exists(control), first.stderr.read() if first.poll() is not None else "no join server"
+        env = {"NSINIT_DEBUG_LOCAL_JOIN": "1"} if how == "local" else {}
+        r = subprocess.run(["setpriv", "--reuid=4000", "--regid=4000", "--clear-groups", "--inh-caps=-all",
+                            *nsinit_command(), "exec", "sh", "-c", "echo $$; id -u; readlink /proc/1/ns/pid"],
+                           cwd=rootless_dir, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+                           env={"PATH": "/usr/bin:/bin", "HOME": "/", **env})
+        assert r.returncode == 0, r.stderr
+        pid, uid, pid_ns = r.stdout.split()
+        assert pid != "1" and uid == "0"
+        assert pid_ns == os.readlink(f"/proc/{int((rootless_dir / 'pid').read_text())}/ns/pid")
+    finally:
+        first.kill()
+        first.wait()
+        _as_user(rootless_dir, "true")  # the next command cleans up after the killed nsinit
+        shutil.rmtree("/tmp/nsinit-4000", ignore_errors=True)
+
+
 def test_rootless_fail_without_user_namespace_is_a_clear_permission_error(rootless_dir):
     _write(rootless_dir, {"namespaces": SAMPLE_NAMESPACES, "environment": ["PATH=/bin"]})
     r = _as_user(rootless_dir, "id")
