@@ -33,8 +33,9 @@ def _snapshot() -> dict[str, set[str]]:
     links = set(os.listdir("/sys/class/net"))
     netns = set(os.listdir("/var/run/netns")) if os.path.isdir("/var/run/netns") else set()
     states = set(os.listdir("/run/nsinit")) if os.path.isdir("/run/nsinit") else set()
+    rootless = {name for name in os.listdir("/tmp") if name.startswith("nsinit-")}
     return {"mounts": mounts, "cgroups": cgroups, "interfaces": links, "network namespaces": netns,
-            "container states (/run/nsinit)": states}
+            "container states (/run/nsinit)": states, "rootless states (/tmp/nsinit-UID)": rootless}
 
 
 def _unmount_netns_dir(mounts_before: set[str]) -> None:

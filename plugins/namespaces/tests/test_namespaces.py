@@ -208,6 +208,8 @@ def rootless_dir(rootfs_template, tmp_path_factory):
         yield box
     finally:
         shutil.rmtree(base, ignore_errors=True)
+        # uid 4000's nsinit keeps its states in /tmp/nsinit-4000 (no XDG_RUNTIME_DIR here).
+        shutil.rmtree("/tmp/nsinit-4000", ignore_errors=True)
 
 
 def _as_user(box, *cmd, uid=4000):
@@ -267,7 +269,6 @@ def test_rootless_join_enters_the_running_container(rootless_dir, how):
         first.kill()
         first.wait()
         _as_user(rootless_dir, "true")  # the next command cleans up after the killed nsinit
-        shutil.rmtree("/tmp/nsinit-4000", ignore_errors=True)
 
 
 def test_rootless_fail_without_user_namespace_is_a_clear_permission_error(rootless_dir):
