@@ -67,6 +67,10 @@ def _decode(data: bytes) -> tuple[bytes, list[bytes]]:
     return kind, fields
 
 
+def _fd_bytes(fds: tuple[int, ...]) -> bytes:
+    return b"".join(fd.to_bytes(4, sys.byteorder) for fd in fds)
+
+
 def _peer_uid(sock: _socket.socket) -> int:
     cred = sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, _UCRED)
     return int.from_bytes(cred[4:8], sys.byteorder)
@@ -78,50 +82,78 @@ def _peer_uid(sock: _socket.socket) -> int:
 
 
 def join(root: str, args: list[str], tty: bool | None) -> int | None:
-    """Join the container in ``root`` through its supervisor: the exit status; None to join locally."""
+    """Join the container in ``root`` through its supervisor: the exit status; None to join locally.
+
+    Signals that arrive while nothing has been started are raised again
+    before returning None, for the local join to act on (a Ctrl-C is not lost).
+    """
+    client = _Client()
     try:
-        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_SEQPACKET | _socket.SOCK_CLOEXEC)
-    except OSError:
-        return None
-    try:
+        request = _encode(JOIN, "" if tty is None else str(int(tty)), *args)
+        if len(request) > _MAX:
+            return None
         try:
-            sock.connect(socket_path(root))
+            client.sock.connect(socket_path(root))
             # Whoever listens there must be us: the directory is ours, but a
             # socket is only trusted as far as its owner.
-            if _peer_uid(sock) != os.geteuid():
+            if _peer_uid(client.sock) != os.geteuid():
                 return None
-            request = _encode(JOIN, "" if tty is None else str(int(tty)), *args)
-            if len(request) > _MAX:
-                return None
-            sock.sendmsg([request], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, _fd_bytes((0, 1, 2)))])
+            client.sock.sendmsg([request], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, _fd_bytes((0, 1, 2)))])
         except OSError:
             return None  # no socket, no server, a stdio fd closed ...: nothing was sent
         # From here the handler may have started the command: never fall back
         # unless it says so, or the command could run twice.
-        return _await_exit(sock)
+        return client.await_exit()
     finally:
-        sock.close()
+        client.close()
 
 
-def _fd_bytes(fds: tuple[int, ...]) -> bytes:
-    return b"".join(fd.to_bytes(4, sys.byteorder) for fd in fds)
+class _Client:
+    """The joining side's socket, and the signals it passes on once there may be a process.
 
+    Signals are not acted on in handlers: the C-level handler writes each
+    one's number to a pipe (signal.set_wakeup_fd), and the wait below reads
+    it beside the socket, so each is passed on exactly once, and those that
+    reached no process (nothing was started) are raised again at the end.
+    """
 
-def _await_exit(sock: _socket.socket) -> int | None:
-    def forward(sig: int, _frame: object) -> None:
+    def __init__(self) -> None:
+        self.sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_SEQPACKET | _socket.SOCK_CLOEXEC)
+        self.caught: list[int] = []  # signals read from the pipe, in order
+        self.started = False  # the handler may have started the process
+        self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self.previous_wakeup = _signal.set_wakeup_fd(self.wake_w, warn_on_full_buffer=False)
+        self.previous = {}
+        for name in FORWARDED:
+            sig = getattr(_signal, name)
+            self.previous[sig] = _signal.signal(sig, _noted)
+
+    def _read_signals(self) -> list[int]:
         try:
-            sock.send(_encode(SIGNAL, str(sig)))
-        except OSError:
-            pass
+            found = list(os.read(self.wake_r, 512))
+        except BlockingIOError:
+            found = []
+        self.caught += found
+        return found
 
-    previous = {}
-    for name in FORWARDED:
-        sig = getattr(_signal, name)
-        previous[sig] = _signal.signal(sig, forward)
-    try:
+    def await_exit(self) -> int | None:
+        import select
+
+        self.started = True
+        poller = select.poll()
+        poller.register(self.sock.fileno(), select.POLLIN)
+        poller.register(self.wake_r, select.POLLIN)
         while True:
+            for sig in self._read_signals():  # also those that came while connecting
+                try:
+                    self.sock.send(_encode(SIGNAL, str(sig)))
+                except OSError:
+                    pass
+            ready = [fd for fd, _ in poller.poll()]
+            if self.sock.fileno() not in ready:
+                continue
             try:
-                data = sock.recv(4096)
+                data = self.sock.recv(4096)
             except OSError:
                 data = b""
             if not data:
@@ -131,10 +163,24 @@ def _await_exit(sock: _socket.socket) -> int | None:
             if kind == EXITED and fields:
                 return int(fields[0])
             if kind == FALLBACK:
+                self.started = False  # nothing was started: what we passed on reached no process
                 return None
-    finally:
-        for sig, handler in previous.items():
+
+    def close(self) -> None:
+        self.sock.close()
+        _signal.set_wakeup_fd(self.previous_wakeup)
+        for sig, handler in self.previous.items():
             _signal.signal(sig, handler)
+        self._read_signals()
+        os.close(self.wake_r)
+        os.close(self.wake_w)
+        if not self.started:
+            for sig in self.caught:
+                _signal.raise_signal(sig)  # for the local join (or create) to act on, as it would have
+
+
+def _noted(_sig: int, _frame: object) -> None:
+    """A forwarded signal's Python handler: nothing; its number is in the wakeup pipe."""
 
 
 # ---------------------------------------------------------------------------

@@ -77,7 +77,10 @@ def main(argv: list[str]) -> int:
         # join (or create) by ourselves.
         from libcontainer import control
 
-        status = control.join(root, args, tty)
+        try:
+            status = control.join(root, args, tty)
+        except KeyboardInterrupt:  # a Ctrl-C before anything was started
+            return 130
         if status is not None:
             return status
     from libcontainer.errors import LibcontainerError

@@ -328,3 +328,80 @@ def test_a_container_gone_meanwhile_is_left_to_the_joining_nsinit(container):
     assert ours.recv(4096) == FALLBACK + b"\0no container is running"
     ours.close()
     theirs.close()
+
+
+class FakeServer:
+    """A join server played by the test, on the socket of a directory that holds no container."""
+
+    def __init__(self, root) -> None:
+        import _socket
+
+        self.path = control.socket_path(root)
+        os.makedirs(os.path.dirname(self.path), mode=0o700)
+        self.listener = _socket.socket(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
+        self.listener.bind(self.path)
+        self.listener.listen(1)
+        self.listener.settimeout(20)
+
+    def accept(self):
+        import _socket
+
+        fd, _ = self.listener._accept()
+        conn = _socket.socket(fileno=fd)
+        conn.settimeout(20)
+        data, ancdata, _, _ = conn.recvmsg(65536, _socket.CMSG_SPACE(12))
+        for _, _, fds in ancdata:
+            for i in range(0, len(fds), 4):
+                os.close(int.from_bytes(fds[i:i + 4], sys.byteorder))
+        return conn, data
+
+    def close(self) -> None:
+        self.listener.close()
+        os.unlink(self.path)
+        os.rmdir(os.path.dirname(self.path))
+
+
+@pytest.fixture
+def fake_server(container):
+    server = FakeServer(container.path)
+    yield container, server
+    server.close()
+
+
+def test_a_signal_while_served_is_passed_on_once(fake_server):
+    container, server = fake_server
+    client = subprocess.Popen(nsinit_command() + ["exec", "sleep", "9"], cwd=container.path,
+                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    conn, request = server.accept()
+    assert request == b"join\0\0sleep\x009"
+    client.send_signal(signal.SIGUSR1)
+    assert conn.recv(4096) == b"signal\0" + str(int(signal.SIGUSR1)).encode()
+    conn.send(b"exited\x00138")
+    assert client.wait(timeout=10) == 138
+    conn.close()
+
+
+def test_a_signal_before_a_fallback_is_raised_again_by_the_joining_nsinit(fake_server):
+    """The server starts nothing: the SIGTERM the client passed on reached no process, so the client
+    raises it again on itself instead of going on to join (or create) by itself, the signal lost."""
+    container, server = fake_server
+    client = subprocess.Popen(nsinit_command() + ["exec", "sleep", "9"], cwd=container.path,
+                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    conn, _ = server.accept()
+    client.send_signal(signal.SIGTERM)
+    assert conn.recv(4096) == b"signal\0" + str(int(signal.SIGTERM)).encode()
+    conn.send(b"fallback\0test")
+    assert client.wait(timeout=10) == -signal.SIGTERM
+    assert not (container.path / "pid").exists()  # no container was created after all
+    conn.close()
+
+
+def test_a_supervisor_that_ends_without_a_status_is_one_line_and_125(fake_server):
+    container, server = fake_server
+    client = subprocess.Popen(nsinit_command() + ["exec", "true"], cwd=container.path, text=True,
+                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    conn, _ = server.accept()
+    conn.close()
+    _, err = client.communicate(timeout=10)
+    assert client.returncode == 125
+    assert err == "nsinit: the container's supervisor ended the join without an exit status\n"
