@@ -150,12 +150,24 @@ def read_state(root: Path) -> State | None:
 def remove_state(root: Path) -> None:
     """Remove the pid file first, so no reader sees a pid without its state; then the trusted state."""
     private = private_dir(root)
-    for path in (root / PID_FILE, root / START_FILE, root / STATE_FILE, private / STATE_FILE,
-                 private / ids.CONTROL_SOCKET):
+    for path in (root / PID_FILE, root / START_FILE, root / STATE_FILE, private / STATE_FILE):
         try:
             os.unlink(path)
         except FileNotFoundError:
             pass
+    # The join server's socket, and the temporary name it is bound under
+    # until it listens (control.PID), left when the server was killed before
+    # its rename.
+    try:
+        names = os.listdir(private)
+    except OSError:
+        names = []
+    for name in names:
+        if name == ids.CONTROL_SOCKET or name.startswith(ids.CONTROL_SOCKET + "."):
+            try:
+                os.unlink(private / name)
+            except FileNotFoundError:
+                pass
     try:
         os.rmdir(private)
     except OSError:

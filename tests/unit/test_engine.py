@@ -205,6 +205,38 @@ def test_state_read_back_is_the_trusted_copy_outside_the_directory(tmp_path):
     assert not private.exists()
 
 
+@pytest.mark.parametrize("left", [["control"], ["control.4242"], ["control", "control.77"]])
+def test_removing_the_state_removes_the_join_servers_sockets(tmp_path, left):
+    """Also the temporary name a server killed between bind and rename left (control.PID)."""
+    with subprocess.Popen(["sleep", "30"]) as child:
+        try:
+            st.write_state(tmp_path, _state_for(child.pid, os.getpid()))
+            private = st.private_dir(tmp_path)
+            for name in left:
+                (private / name).write_text("")
+        finally:
+            child.kill()
+            st.remove_state(tmp_path)
+    assert not private.exists()
+
+
+def test_a_stranger_file_in_the_private_directory_keeps_it_fail(tmp_path):
+    """Twin: only what nsinit puts there is removed; the directory stays when something else is in it."""
+    with subprocess.Popen(["sleep", "30"]) as child:
+        try:
+            st.write_state(tmp_path, _state_for(child.pid, os.getpid()))
+            private = st.private_dir(tmp_path)
+            (private / "controlled").write_text("")
+        finally:
+            child.kill()
+            st.remove_state(tmp_path)
+    try:
+        assert private.exists() and os.listdir(private) == ["controlled"]
+    finally:
+        (private / "controlled").unlink()
+        private.rmdir()
+
+
 def test_trusted_state_of_another_directory_is_not_read_fail(tmp_path):
     """Twin: the trusted copy records its directory; one naming another directory is ignored."""
     with subprocess.Popen(["sleep", "30"]) as child:
