@@ -405,3 +405,31 @@ def test_a_supervisor_that_ends_without_a_status_is_one_line_and_125(fake_server
     _, err = client.communicate(timeout=10)
     assert client.returncode == 125
     assert err == "nsinit: the container's supervisor ended the join without an exit status\n"
+
+
+@pytest.mark.parametrize("serve", [True, False], ids=["serving", "not_serving_fail"])
+def test_a_container_started_through_the_api_serves_joins_when_asked(container, serve):
+    from libcontainer.container import Container
+    from nsinit.exec_cmd import report
+
+    container.write_config()
+    proc = Container(container.path).create(["sleep", "60"])
+    try:
+        proc.start()
+        if serve:
+            proc.serve_joins(report)
+            deadline = time.monotonic() + 10
+            while not os.path.exists(control.socket_path(container.path)) and time.monotonic() < deadline:
+                time.sleep(0.01)
+        joined = container.popen("sleep", "37")
+        parent = _ppid(_find(b"sleep", b"37"))
+        assert (parent != joined.pid) == serve  # served: a handler of our server; else the joining nsinit
+        if serve:
+            assert _ppid(_ppid(parent)) == os.getpid()
+        joined.send_signal(signal.SIGTERM)
+        assert joined.wait(timeout=10) == 143
+    finally:
+        proc.signal(signal.SIGKILL)
+        proc.wait()
+        proc.close()
+    assert not os.path.exists(control.socket_path(container.path))
