@@ -261,12 +261,13 @@ def _request_as(uid: int, path: str) -> bytes:
             sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
             sock.connect(path)
             fds = b"".join(fd.to_bytes(4, sys.byteorder) for fd in (0, 1, 2))
-            sock.sendmsg([b"join\0\0true"], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, fds)])
             sock.settimeout(10)
             try:
+                sock.sendmsg([b"join\0\0true"], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, fds)])
                 answer = sock.recv(4096)
-            except ConnectionResetError:
-                answer = b""  # closed with our request unread: EOF all the same
+            except (BrokenPipeError, ConnectionResetError):
+                # Closed by the server before or after our request: EOF all the same.
+                answer = b""
             os.write(w, b"<" + answer + b">")
         except BaseException as e:
             os.write(w, repr(e).encode())
