@@ -67,7 +67,6 @@ class ContainerProcess:
         self.status: int | None = None
         self.reason: str | None = None  # why it ended, when a plugin knows (OOM ...)
         self.join_server: int | None = None  # pid of the server of joins (control.py), while it runs
-        self._reap_join_handlers = False  # the server ran: its handlers became our children
 
     def start(self) -> None:
         """Let the process exec its command; raises when exec fails (126/127)."""
@@ -122,10 +121,9 @@ class ContainerProcess:
         if self.join_server is not None:
             _kill_and_reap([self.join_server])
             self.join_server = None
-            self._reap_join_handlers = True
 
     def _collect_join_handlers(self) -> None:
-        """Reap the server's handlers, which we adopted as its subreaper, as they end.
+        """Reap the stopped server's handlers, which we adopted as its subreaper, as they end.
 
         With a pid namespace every joined process died with PID 1, so each
         handler is about to report its status and exit: waiting a moment for
@@ -133,9 +131,6 @@ class ContainerProcess:
         processes outlive PID 1, as they do when joined locally; their
         handlers go on to the next reaper.
         """
-        if not self._reap_join_handlers:
-            return
-        self._reap_join_handlers = False
         if not any(ns.kind == "NEWPID" and not ns.path for ns in self.ctx.namespaces):
             return
         deadline = time.monotonic() + 2.0
@@ -151,6 +146,7 @@ class ContainerProcess:
         """Reap the process; for the first process, tear the container down too."""
         if self.status is None:
             status = _waitpid(self.pid)
+            served = self.join_server is not None
             self._stop_join_server()
             code = os.waitstatus_to_exitcode(status)
             self.status = 128 - code if code < 0 else code
@@ -160,7 +156,8 @@ class ContainerProcess:
                     self.reason = found[0] if found else None
                 finally:
                     self.container._teardown(self.ctx, self.hooks)
-                    self._collect_join_handlers()
+                    if served:
+                        self._collect_join_handlers()
         return self.status
 
     def _abort(self) -> None:

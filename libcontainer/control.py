@@ -145,17 +145,11 @@ class _Client:
         poller.register(self.wake_r, select.POLLIN)
         while True:
             for sig in self._read_signals():  # also those that came while connecting
-                try:
-                    self.sock.send(_encode(SIGNAL, str(sig)))
-                except OSError:
-                    pass
+                _send(self.sock, SIGNAL, str(sig))
             ready = [fd for fd, _ in poller.poll()]
             if self.sock.fileno() not in ready:
                 continue
-            try:
-                data = self.sock.recv(4096)
-            except OSError:
-                data = b""
+            data = _recv(self.sock)
             if not data:
                 sys.stderr.write("nsinit: the container's supervisor ended the join without an exit status\n")
                 return 125
@@ -322,7 +316,7 @@ def _send(conn: _socket.socket, kind: bytes, *fields: str) -> None:
 
 def _join_and_wait(conn: _socket.socket, root, args: list[str], tty: bool | None, report) -> int | None:
     from . import container as engine
-    from .config import Config
+    from . import state as st
     from .errors import LibcontainerError
 
     # PR_SET_CHILD_SUBREAPER is not inherited over fork (prctl(2)): the
@@ -330,11 +324,13 @@ def _join_and_wait(conn: _socket.socket, root, args: list[str], tty: bool | None
     engine._subreaper_set = False
     box = engine.Container(root)
     try:
-        found = box.state()
+        # Only a look: join() below checks again under the lock, and a stale
+        # or forged state is the local path's to clean up or report.
+        found, _ = st.inspect(box.root)
         if found is None:
             _send(conn, FALLBACK, "no container is running")
             return None
-        if tty if tty is not None else Config.from_dict(found.config).tty:
+        if tty if tty is not None else found.config.get("tty"):
             _send(conn, FALLBACK, "the process wants a terminal")
             return None
         proc = box.join(args, tty=False)

@@ -10,6 +10,8 @@ import gc
 import os
 import sys
 
+from libcontainer import control  # os and C modules only: the served join's whole client
+
 USAGE = """Usage: nsinit exec [--root DIR] [--tty|--no-tty] [--] COMMAND [ARGS]...
 
 Run COMMAND in the container of the current directory (or DIR, or $data_path):
@@ -19,8 +21,9 @@ Exit status: the command's own; 128+N when it was killed by signal N;
 125 when nsinit failed; 126 when COMMAND cannot be executed; 127 when it
 does not exist in the container."""
 
-# Signals nsinit passes on to the container's process instead of acting on.
-FORWARDED = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGWINCH", "SIGCONT", "SIGALRM")
+# Signals nsinit passes on to the container's process instead of acting on:
+# those a served join passes on, and the terminal's window size.
+FORWARDED = control.FORWARDED + ("SIGWINCH",)
 
 
 def parse(argv: list[str]) -> tuple[str | None, bool | None, list[str]]:
@@ -75,8 +78,6 @@ def main(argv: list[str]) -> int:
         # A running container's supervisor runs the join for us: no engine to
         # import here (libcontainer/control.py).  None: nothing was started,
         # join (or create) by ourselves.
-        from libcontainer import control
-
         try:
             status = control.join(root, args, tty)
         except KeyboardInterrupt:  # a Ctrl-C before anything was started
@@ -153,10 +154,9 @@ def _serve_joins_unless_done(proc) -> None:
     if proc.tty_master is None:
         pidfd = os.pidfd_open(proc.pid)
         try:
+            # A signal meanwhile is passed on by its handler; select resumes (PEP 475).
             if select.select([pidfd], [], [], SERVE_AFTER)[0]:
                 return  # it has ended
-        except InterruptedError:
-            pass  # a signal for the container (passed on): serve all the same
         finally:
             os.close(pidfd)
     proc.serve_joins(report)
