@@ -30,7 +30,7 @@ from . import state as st
 from .channel import Channel
 from .config import Config
 from .context import ContainerContext, Namespace, Process
-from .errors import ContainerError, LibcontainerError, StateError
+from .errors import ContainerError, LibcontainerError, NotRunning, StateError
 from .plugins import Plugins
 from .process import Hooks
 
@@ -228,15 +228,26 @@ class Container:
 
     def state(self) -> st.State | None:
         """The running container's state, or None (a stale one is cleaned up)."""
-        self.recover()
-        found, _ = st.inspect(self.root)
+        found, _ = self._inspect_and_recover()
         return found
 
     def recover(self) -> bool:
         """Clean up after an nsinit that was killed: True when there was something to clean."""
-        found, verdict = st.inspect(self.root)
+        _, verdict = st.inspect(self.root)
         if verdict != st.STALE:
             return False
+        self._clean_up_stale()
+        return True
+
+    def _inspect_and_recover(self) -> tuple[st.State | None, str]:
+        """st.inspect, after cleaning up a stale state (which leaves none: NONE)."""
+        found, verdict = st.inspect(self.root)
+        if verdict != st.STALE:
+            return found, verdict
+        self._clean_up_stale()
+        return None, st.NONE
+
+    def _clean_up_stale(self) -> None:
         old = st.read_state(self.root)
         if old is not None:
             _kill_orphan(old)
@@ -252,7 +263,6 @@ class Container:
                 st.remove_state(self.root)
         else:
             st.remove_state(self.root)
-        return True
 
     def _context(self, config: Config, process: Process) -> ContainerContext:
         rootfs = Path(config.rootfs) if config.rootfs else self.root
@@ -272,8 +282,7 @@ class Container:
         """Set the container up to just before ``args`` is exec'd; the process waits."""
         config = self.config
         with _locked(self.root):
-            self.recover()
-            found, verdict = st.inspect(self.root)
+            found, verdict = self._inspect_and_recover()
             if found is not None:
                 raise StateError(f"a container is already running in {self.root} (pid {found.pid})")
             if verdict == st.FORGED:
@@ -357,13 +366,12 @@ class Container:
     def join(self, args: list[str], tty: bool | None = None) -> ContainerProcess:
         """A new process in the running container, created and waiting to exec."""
         with _locked(self.root):
-            self.recover()
-            found, verdict = st.inspect(self.root)
+            found, verdict = self._inspect_and_recover()
         if found is None:
             if verdict == st.FORGED:
                 raise StateError(f"{self.root / st.PID_FILE} names a process that is not this container's; "
                                  "refusing to join it")
-            raise StateError(f"no container is running in {self.root}")
+            raise NotRunning(f"no container is running in {self.root}")
         config = Config.from_dict(found.config)
         ctx = self._context(config, self._process(args, config, tty, joining=True))
         ctx.pid = found.pid
@@ -399,7 +407,7 @@ class Container:
     def _running_context(self) -> tuple[ContainerContext, Hooks]:
         found = self.state()
         if found is None:
-            raise StateError(f"no container is running in {self.root}")
+            raise NotRunning(f"no container is running in {self.root}")
         config = Config.from_dict(found.config)
         ctx = self._context(config, Process(args=[], env=[]))
         ctx.pid = found.pid

@@ -202,7 +202,7 @@ def start_server(proc, report) -> int:
             os._exit(0)  # the supervisor died before the parent-death signal was armed
         _become_server(proc)
         listener = _listen(socket_path(proc.container.root))
-        _serve(listener, proc.container.root, report)
+        _serve(listener, proc.container, report)
     except BaseException:
         pass
     finally:
@@ -247,7 +247,7 @@ def _listen(path: str) -> _socket.socket:
     return listener
 
 
-def _serve(listener: _socket.socket, root, report) -> None:
+def _serve(listener: _socket.socket, box, report) -> None:
     # Handlers are reaped as they end; accept() resumes after the handler (PEP 475).
     _signal.signal(_signal.SIGCHLD, _reap_handlers)
     while True:
@@ -255,7 +255,7 @@ def _serve(listener: _socket.socket, root, report) -> None:
         conn = _socket.socket(fileno=fd)
         try:
             if _peer_uid(conn) == os.geteuid():
-                _fork_handler(listener, conn, root, report)
+                _fork_handler(listener, conn, box, report)
         finally:
             conn.close()
 
@@ -268,21 +268,21 @@ def _reap_handlers(_sig: int = 0, _frame: object = None) -> None:
         pass  # none left
 
 
-def _fork_handler(listener: _socket.socket, conn: _socket.socket, root, report) -> None:
+def _fork_handler(listener: _socket.socket, conn: _socket.socket, box, report) -> None:
     if os.fork():
         return
     try:
         # The handler waits for its own children: the server's reaper must not take them.
         _signal.signal(_signal.SIGCHLD, _signal.SIG_DFL)
         listener.close()
-        _handle(conn, root, report)
+        _handle(conn, box, report)
     except BaseException:
         pass
     finally:
         os._exit(0)
 
 
-def _handle(conn: _socket.socket, root, report) -> None:
+def _handle(conn: _socket.socket, box, report) -> None:
     data, ancdata, _, _ = conn.recvmsg(_MAX, _socket.CMSG_SPACE(4 * 3))
     fds = [int.from_bytes(d[i:i + 4], sys.byteorder)
            for level, kind, d in ancdata if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS
@@ -297,7 +297,7 @@ def _handle(conn: _socket.socket, root, report) -> None:
             os.close(fd)
     tty = None if fields[0] == b"" else fields[0] == b"1"
     args = [os.fsdecode(a) for a in fields[1:]]
-    status = _join_and_wait(conn, root, args, tty, report)
+    status = _join_and_wait(conn, box, args, tty, report)
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()  # what report() printed reaches the client before its status
@@ -314,26 +314,25 @@ def _send(conn: _socket.socket, kind: bytes, *fields: str) -> None:
         pass  # the client is gone
 
 
-def _join_and_wait(conn: _socket.socket, root, args: list[str], tty: bool | None, report) -> int | None:
+def _join_and_wait(conn: _socket.socket, box, args: list[str], tty: bool | None, report) -> int | None:
+    """Join ``box`` (the supervisor's Container, config loaded) and wait; None when the client must join."""
     from . import container as engine
-    from . import state as st
-    from .errors import LibcontainerError
+    from .errors import LibcontainerError, NotRunning
 
     # PR_SET_CHILD_SUBREAPER is not inherited over fork (prctl(2)): the
     # handler must become one itself to adopt the process.
     engine._subreaper_set = False
-    box = engine.Container(root)
+    # The config the container runs with: the supervisor's, as its state records it.
+    if tty if tty is not None else box.config.tty:
+        _send(conn, FALLBACK, "the process wants a terminal")
+        return None
     try:
-        # Only a look: join() below checks again under the lock, and a stale
-        # or forged state is the local path's to clean up or report.
-        found, _ = st.inspect(box.root)
-        if found is None:
+        try:
+            proc = box.join(args, tty=False)
+        except NotRunning:
+            # Ended meanwhile: the client starts a new one, as `nsinit exec` does.
             _send(conn, FALLBACK, "no container is running")
             return None
-        if tty if tty is not None else found.config.get("tty"):
-            _send(conn, FALLBACK, "the process wants a terminal")
-            return None
-        proc = box.join(args, tty=False)
         try:
             proc.start()
             return _wait(conn, proc)

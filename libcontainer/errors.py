@@ -100,3 +100,7 @@ class PluginError(ContainerError):
 
 class StateError(LibcontainerError):
     """No container runs where one was expected, or its state is unusable."""
+
+
+class NotRunning(StateError):
+    """No container runs in the directory (none was started, or it has ended)."""

@@ -321,12 +321,37 @@ def test_a_container_gone_meanwhile_is_left_to_the_joining_nsinit(container):
     """The handler finds no container: it starts nothing and says so (the client then creates one)."""
     import _socket
 
+    from libcontainer.container import Container
     from libcontainer.control import FALLBACK, _join_and_wait
 
     container.write_config()
     ours, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
-    assert _join_and_wait(theirs, container.path, ["true"], None, lambda e: 125) is None
+    assert _join_and_wait(theirs, Container(container.path), ["true"], None, lambda e: 125) is None
     assert ours.recv(4096) == FALLBACK + b"\0no container is running"
+    ours.close()
+    theirs.close()
+
+
+def test_a_stale_state_met_by_the_handler_is_cleaned_and_left_to_the_joining_nsinit(container):
+    """PID 1 gone, its supervisor not yet done: the handler cleans up, starts nothing, and says so."""
+    import _socket
+
+    from libcontainer import state as st
+    from libcontainer.container import Container
+    from libcontainer.control import FALLBACK, _join_and_wait
+
+    container.write_config()
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    st.write_state(container.path, st.State(pid=gone.pid, start="1", id="stale", rootfs=str(container.path),
+                                            config={}, namespaces={"mnt": "mnt:[1]"}, nsinit_pid=os.getpid(),
+                                            nsinit_start=st.process_start_time(os.getpid())))
+    assert st.inspect(container.path)[1] == st.STALE
+    ours, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
+    assert _join_and_wait(theirs, Container(container.path), ["true"], None, lambda e: 125) is None
+    assert ours.recv(4096) == FALLBACK + b"\0no container is running"
+    assert st.inspect(container.path) == (None, st.NONE)
+    assert not (container.path / "pid").exists()
     ours.close()
     theirs.close()
 
