@@ -11,6 +11,8 @@ The exchange while starting a container::
       |  IDS_MAPPED ------------------------>  |  unshare(the other namespaces)
       |                                        |  fork PID 1 (new pid namespace)
       |  <-------------------------- PID      |  (the intermediate process exits)
+      |                                        |  (or: born as PID 1, when nsinit
+      |                                        |  made the pid namespace: no fork)
       |  post_clone hooks (cgroups, veth)      |
       |  CONFIGURED ------------------------>  |  mounts, hostname, user, caps ...
       |  <------------------------- READY     |  waits, all fds >= 3 close-on-exec
@@ -42,7 +44,7 @@ from .errors import ContainerError
 
 USERNS = "userns"  # child: I have a new user namespace; map my ids
 IDS_MAPPED = "ids_mapped"  # parent: uid_map and gid_map are written
-PID = "pid"  # child: the container's process has this host pid
+PID = "pid"  # child: the container's process has this host pid (0: the process nsinit forked)
 CONFIGURED = "configured"  # parent: host-side setup for that pid is done; go on
 ADOPTED = "adopted"  # parent (joins): the intermediate process is reaped; nsinit is your parent now
 READY = "ready"  # child: setup done, waiting to exec

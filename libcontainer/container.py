@@ -11,7 +11,10 @@ The container's first process is forked from the running interpreter (no
 re-exec of Python); when the caller has other threads, a fresh interpreter
 runs the setup instead, since forking a threaded process is unsafe.
 nsinit (the caller) becomes the child subreaper of what it starts, so it can
-reap the container's PID 1 after the intermediate setup process exits.
+reap the container's PID 1 after the intermediate setup process exits.  When
+nsinit may create the container's pid namespace itself (see
+_pid_namespace_made_here), its child is PID 1 from birth and there is no
+intermediate process.
 """
 
 from __future__ import annotations
@@ -27,10 +30,11 @@ from typing import Any, Callable
 
 from . import channel as msg
 from . import state as st
+from . import syscalls as sc
 from .channel import Channel
 from .config import Config
 from .context import ContainerContext, Namespace, Process
-from .errors import ContainerError, LibcontainerError, NotRunning, StateError
+from .errors import ContainerError, LibcontainerError, NotRunning, StateError, SyscallError
 from .plugins import Plugins
 from .process import Hooks
 
@@ -337,7 +341,7 @@ class Container:
                 hooks("map_ids", pid=setup_pid)
                 chan.send(msg.IDS_MAPPED)
                 continue
-            pid = int(m["pid"])
+            pid = int(m["pid"]) or setup_pid  # 0: the process we forked runs the command
             if pid != setup_pid:
                 # The intermediate process forked PID 1 and exits; reaping it
                 # makes PID 1 our child (we are its subreaper).
@@ -390,7 +394,7 @@ class Container:
             child_chan = None
             hooks("join", pid=setup_pid)
             parent_chan.send(msg.CONFIGURED)
-            pid = int(parent_chan.recv(msg.PID)["pid"])
+            pid = int(parent_chan.recv(msg.PID)["pid"]) or setup_pid  # 0: the process we forked
             if pid != setup_pid:
                 _waitpid(setup_pid)
                 pids[:] = [pid]
@@ -474,16 +478,72 @@ def _spawn_setup(ctx: ContainerContext, hooks: Hooks, chan: Channel, target: int
 
     sys.stdout.flush()
     sys.stderr.flush()
-    pid = os.fork()
+    ours = _enter_new_pid_namespace(ctx) if target is None and _pid_namespace_made_here(ctx) else None
+    try:
+        pid = os.fork()
+    except BaseException:
+        if ours is not None:
+            _leave_new_pid_namespace(ctx, ours, None)
+        raise
     if pid == 0:
         try:
             if target is None:
-                setup_first_process(ctx, hooks.plugins, hooks.active, chan)
+                setup_first_process(ctx, hooks.plugins, hooks.active, chan, pid_namespace_made=ours is not None)
             else:
                 setup_joining_process(ctx, hooks.plugins, hooks.active, chan, target)
         finally:
             os._exit(125)
+    if ours is not None:
+        _leave_new_pid_namespace(ctx, ours, pid)
     return pid
+
+
+def _pid_namespace_made_here(ctx: ContainerContext) -> bool:
+    """True when nsinit creates the container's new pid namespace, so that its child is PID 1 from birth.
+
+    That saves the setup process a fork and nsinit the reaping of an
+    intermediate process.  Not with a new user namespace, which must own the
+    pid namespace and is created by the child; not with a time namespace,
+    which also applies to children only, so the child forks anyway and the
+    intermediate would be the pid namespace's init; not without root.
+    """
+    if ctx.rootless:
+        return False
+    new = {ns.kind for ns in ctx.namespaces if ns.path is None}
+    joined = {ns.kind for ns in ctx.namespaces if ns.path is not None}
+    return "NEWPID" in new and "NEWUSER" not in new | joined and "NEWTIME" not in new | joined
+
+
+def _enter_new_pid_namespace(ctx: ContainerContext) -> int:
+    """unshare(CLONE_NEWPID) here: our next child is the new namespace's PID 1; the fd of our own namespace.
+
+    Our own pid namespace does not change, only the one our children are born
+    in (pid_namespaces(7)); _leave_new_pid_namespace sets that back.
+    """
+    ours = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        ctx.syscalls.unshare(sc.CLONE_NEWPID)
+    except SyscallError as e:
+        os.close(ours)
+        raise ContainerError("namespaces", str(e), errno=e.errno) from None
+    return ours
+
+
+def _leave_new_pid_namespace(ctx: ContainerContext, ours: int, child: int | None) -> None:
+    """Children born from now on are in our own pid namespace again (setns(2) to the caller's own is allowed).
+
+    Without this, every later fork of the caller (a join server, another
+    container, a library user's subprocess) would land in the container's
+    pid namespace, and fail once its PID 1 is gone.
+    """
+    try:
+        ctx.syscalls.setns(ours, sc.CLONE_NEWPID, what="nsinit's own pid namespace")
+    except SyscallError as e:
+        if child is not None:
+            _kill_and_reap([child])
+        raise ContainerError("namespaces", str(e), errno=e.errno) from None
+    finally:
+        os.close(ours)
 
 
 def _kill_orphan(old: st.State) -> None:

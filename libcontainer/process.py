@@ -353,8 +353,13 @@ def _find_executable(name: str, env: list[str]) -> str:
 # ---------------------------------------------------------------------------
 
 
-def setup_first_process(ctx: ContainerContext, plugins: Plugins, active: set[str], chan: Channel) -> NoReturn:
-    """In the forked child: namespaces, then (in PID 1) the whole setup, then exec."""
+def setup_first_process(ctx: ContainerContext, plugins: Plugins, active: set[str], chan: Channel, *,
+                        pid_namespace_made: bool = False) -> NoReturn:
+    """In the forked child: namespaces, then (in PID 1) the whole setup, then exec.
+
+    ``pid_namespace_made``: nsinit created the new pid namespace and this
+    process was born in it, as its PID 1 (container._pid_namespace_made_here).
+    """
     hooks = Hooks(plugins, active, ctx)
 
     def body() -> None:
@@ -362,11 +367,11 @@ def setup_first_process(ctx: ContainerContext, plugins: Plugins, active: set[str
         scrub_environ()  # a joined pid namespace may hold processes that can read it
         keep_only_fds([chan.fileno()])
         with Step("namespaces"):
-            fork_pid1 = _enter_namespaces(ctx, chan)
+            fork_pid1 = _enter_namespaces(ctx, chan, pid_namespace_made)
         _become_container_process(chan, fork_pid1, hooks)
         chan.recv(msg.CONFIGURED)
         # Set only now: the parent of this process changed when the
-        # intermediate one exited, and the signal fires on that change (prctl(2)).
+        # intermediate one (if any) exited, and the signal fires on that change (prctl(2)).
         sysc.set_pdeathsig(signal.SIGKILL)
         if ctx.new_namespace("NEWCGROUP"):
             # After post_clone put us in our cgroups, so that they are the
@@ -396,7 +401,9 @@ def _become_container_process(chan: Channel, fork: bool, hooks: Hooks | None = N
     if not fork:
         if hooks is not None:
             _process_created(hooks)
-        chan.send(msg.PID, pid=os.getpid())
+        # 0: "the process you forked".  Our own pid may be namespace-local
+        # (born in a new pid namespace, we are 1); nsinit knows the host one.
+        chan.send(msg.PID, pid=0)
         return
     sys.stdout.flush()
     done_r, done_w = os.pipe2(os.O_CLOEXEC)
@@ -417,10 +424,12 @@ def _process_created(hooks: Hooks) -> None:
         hooks("process_created")
 
 
-def _enter_namespaces(ctx: ContainerContext, chan: Channel) -> bool:
+def _enter_namespaces(ctx: ContainerContext, chan: Channel, pid_namespace_made: bool = False) -> bool:
     """Join namespaces by path, create the new ones, user namespace first.
 
     Returns True when a fork is needed for the new pid namespace to apply.
+    ``pid_namespace_made``: we were born in the new pid namespace, which is
+    not created again.
     """
     sysc = ctx.syscalls
     order = {k: i for i, k in enumerate(NAMESPACE_ORDER)}
@@ -449,6 +458,8 @@ def _enter_namespaces(ctx: ContainerContext, chan: Channel) -> bool:
             os.setresuid(0, 0, 0)
         except OSError:
             pass
+    if pid_namespace_made:
+        new &= ~sc.CLONE_NEWPID
     rest = new & ~(sc.CLONE_NEWUSER | sc.CLONE_NEWCGROUP)
     if rest:
         try:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import subprocess
 import threading
 
 import pytest
 
 from libcontainer import spawn
+from libcontainer import syscalls as sc
 from libcontainer.container import Container
-from libcontainer.errors import ContainerError
+from libcontainer.errors import ContainerError, SyscallError
 
 pytestmark = pytest.mark.privileged
 
@@ -112,3 +115,76 @@ def test_many_containers_from_one_process_leave_no_fds(container):
     for _ in range(20):
         assert box.run(["/bin/true"]) == 0
     assert len(os.listdir("/proc/self/fd")) == before
+
+
+# -- the pid namespace made by the caller (container._pid_namespace_made_here) ----------
+
+
+def _pid_namespace_of_a_new_child() -> str:
+    return subprocess.run(["readlink", "/proc/self/ns/pid"], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def _nspid(pid: int) -> list[int]:
+    with open(f"/proc/{pid}/status") as f:
+        return [int(x) for line in f if line.startswith("NSpid:") for x in line.split()[1:]]
+
+
+def test_pid_1_is_born_in_its_namespace_and_the_callers_later_children_are_in_the_callers(container):
+    container.write_config()
+    ours = os.readlink("/proc/self/ns/pid")
+    proc = Container(container.path).create(["/bin/true"])
+    try:
+        assert _nspid(proc.pid) == [proc.pid, 1]
+        assert os.readlink(f"/proc/{proc.pid}/ns/pid") != ours
+        # unshare(CLONE_NEWPID) changed where our children are born; it was set back after the fork.
+        assert _pid_namespace_of_a_new_child() == ours
+        proc.start()
+        assert proc.wait() == 0
+    finally:
+        proc.close()
+    assert _pid_namespace_of_a_new_child() == ours
+
+
+def test_a_caller_not_set_back_would_give_its_next_child_to_the_new_namespace_fail():
+    """The twin: after unshare(CLONE_NEWPID) alone, a child is born outside its parent's pid namespace."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            sc.real().unshare(sc.CLONE_NEWPID)
+            os._exit(0 if _pid_namespace_of_a_new_child() != os.readlink("/proc/self/ns/pid") else 1)
+        finally:
+            os._exit(2)
+    assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
+
+
+class _FailingDoor(sc.Syscalls):
+    """The real kernel door, but nsinit's own unshare(CLONE_NEWPID) or its setns back fails."""
+
+    def __init__(self, fail: str) -> None:
+        super().__init__()
+        self.fail = fail
+        self.caller = os.getpid()
+
+    def unshare(self, flags: int) -> None:
+        if self.fail == "unshare" and flags == sc.CLONE_NEWPID and os.getpid() == self.caller:
+            raise SyscallError("unshare", "CLONE_NEWPID", errno.EPERM)
+        super().unshare(flags)
+
+    def setns(self, fd: int, nstype: int = 0, what: str = "") -> None:
+        super().setns(fd, nstype, what)  # always set back for real: the test process must not stay changed
+        if self.fail == "setns" and what == "nsinit's own pid namespace":
+            raise SyscallError("setns", what, errno.EINVAL)
+
+
+@pytest.mark.parametrize("fail, cause", [("unshare", "unshare CLONE_NEWPID: Operation not permitted"),
+                                          ("setns", "setns nsinit's own pid namespace: Invalid argument")])
+def test_a_pid_namespace_nsinit_cannot_make_or_leave_is_one_error_and_leaves_nothing(container, fail, cause):
+    container.write_config(cgroups={"memory": "64M"})
+    ours = os.readlink("/proc/self/ns/pid")
+    with pytest.raises(ContainerError) as raised:
+        Container(container.path, syscalls=_FailingDoor(fail)).create(["/bin/true"])
+    assert str(raised.value) == f"namespaces: {cause}"
+    with pytest.raises(ChildProcessError):
+        os.waitpid(-1, os.WNOHANG)  # the child forked before the failed setns is killed and reaped
+    assert not (container.path / "pid").exists() and not (container.path / "state.json").exists()
+    assert _pid_namespace_of_a_new_child() == ours

@@ -93,6 +93,37 @@ def test_joins_come_before_a_new_user_namespace_and_user_before_the_rest(tmp_pat
     assert fork is True
 
 
+def test_a_pid_namespace_made_by_nsinit_is_not_made_again_and_needs_no_fork(tmp_path):
+    fake = RecordingSyscalls()
+    spaces = [Namespace("NEWNS"), Namespace("NEWPID"), Namespace("NEWNET")]
+    assert _enter_namespaces(_ctx(spaces, fake, tmp_path), FakeChannel(), pid_namespace_made=True) is False
+    assert fake.calls == [("unshare", (sc.CLONE_NEWNS | sc.CLONE_NEWNET,))]
+
+
+def test_a_pid_namespace_the_child_makes_needs_its_fork_fail(tmp_path):
+    """The twin: the same namespaces when nsinit did not make the pid namespace."""
+    fake = RecordingSyscalls()
+    spaces = [Namespace("NEWNS"), Namespace("NEWPID"), Namespace("NEWNET")]
+    assert _enter_namespaces(_ctx(spaces, fake, tmp_path), FakeChannel()) is True
+    assert fake.calls == [("unshare", (sc.CLONE_NEWNS | sc.CLONE_NEWPID | sc.CLONE_NEWNET,))]
+
+
+@pytest.mark.parametrize("spaces, root, made_here", [
+    ([Namespace("NEWNS"), Namespace("NEWPID")], True, True),
+    ([Namespace("NEWNS"), Namespace("NEWPID")], False, False),  # rootless: only a new user namespace may own it
+    ([Namespace("NEWNS")], True, False),  # no pid namespace of its own
+    ([Namespace("NEWPID", path="/proc/1/ns/pid")], True, False),  # joined by path: the child does it
+    ([Namespace("NEWPID"), Namespace("NEWUSER")], True, False),  # the new user namespace must own it
+    ([Namespace("NEWPID"), Namespace("NEWUSER", path="/proc/1/ns/user")], True, False),
+    ([Namespace("NEWPID"), Namespace("NEWTIME")], True, False),  # the child forks for the time namespace anyway
+])
+def test_when_nsinit_makes_the_pid_namespace_itself(tmp_path, monkeypatch, spaces, root, made_here):
+    from libcontainer.container import _pid_namespace_made_here
+
+    monkeypatch.setattr(os, "geteuid", lambda: 0 if root else 1000)
+    assert _pid_namespace_made_here(_ctx(spaces, RecordingSyscalls(), tmp_path)) is made_here
+
+
 def test_no_fork_without_a_pid_namespace(tmp_path):
     fake = RecordingSyscalls()
     assert _enter_namespaces(_ctx([Namespace("NEWNS"), Namespace("NEWUTS")], fake, tmp_path), FakeChannel()) is False
