@@ -515,12 +515,12 @@ def _pid_namespace_made_here(ctx: ContainerContext) -> bool:
 
 
 def _enter_new_pid_namespace(ctx: ContainerContext) -> int:
-    """unshare(CLONE_NEWPID) here: our next child is the new namespace's PID 1; the fd of our own namespace.
+    """unshare(CLONE_NEWPID) here: our next child is the new namespace's PID 1; the fd of the namespace it replaces.
 
     Our own pid namespace does not change, only the one our children are born
     in (pid_namespaces(7)); _leave_new_pid_namespace sets that back.
     """
-    ours = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    ours = os.open("/proc/self/ns/pid_for_children", os.O_RDONLY | os.O_CLOEXEC)
     try:
         ctx.syscalls.unshare(sc.CLONE_NEWPID)
     except SyscallError as e:
@@ -530,7 +530,7 @@ def _enter_new_pid_namespace(ctx: ContainerContext) -> int:
 
 
 def _leave_new_pid_namespace(ctx: ContainerContext, ours: int, child: int | None) -> None:
-    """Children born from now on are in our own pid namespace again (setns(2) to the caller's own is allowed).
+    """Children born from now on are born where they were before (setns(2) to the caller's own is allowed).
 
     Without this, every later fork of the caller (a join server, another
     container, a library user's subprocess) would land in the container's
