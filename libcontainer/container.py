@@ -302,10 +302,15 @@ class Container:
         parent_chan = child_chan = None
         pids: list[int] = []
         try:
-            hooks("pre_clone")
-            # What pre_clone made is on disk before anything can kill us: a
-            # SIGKILL from here on leaves a state the next command cleans up
-            # (pid 0: no process yet; see state.inspect).
+            # A plugin's first record is written at once (pid 0: no process
+            # yet; see state.inspect), so that a SIGKILL between its mkdir and
+            # the end of pre_clone leaves a state the next command cleans up.
+            ctx.on_first_record = lambda: st.write_state(self.root, self._state(ctx, 0))
+            try:
+                hooks("pre_clone")
+            finally:
+                ctx.on_first_record = None
+            # All that pre_clone made is on disk before anything can kill us.
             st.write_state(self.root, self._state(ctx, 0))
             _debug_pause("after_pre_clone")
             _become_subreaper(ctx)

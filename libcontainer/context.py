@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from . import syscalls as _syscalls
 from .records import record
@@ -77,6 +77,9 @@ class ContainerContext:
     pid: int | None = None  # host pid of the container's first process
     resources: dict[str, dict[str, Any]] = field(default_factory=dict)  # per plugin: what it created
     stale: bool = False  # True when cleaning up after a killed nsinit
+    # The engine's: while set (during pre_clone), called when a plugin records
+    # for the first time, to write the state before record() returns.
+    on_first_record: Callable[[], None] | None = field(default=None, repr=False, compare=False)
 
     @property
     def rootless(self) -> bool:
@@ -92,7 +95,18 @@ class ContainerContext:
         return any(ns.kind == kind and ns.path is None for ns in self.namespaces)
 
     def record(self, plugin: str, **items: Any) -> dict[str, Any]:
-        """Record what ``plugin`` created, for cleanup and later commands."""
-        entry = self.resources.setdefault(plugin, {})
+        """Record what ``plugin`` created (or is about to create), for cleanup and later commands.
+
+        A plugin's first record during pre_clone is on disk when this returns:
+        record what you will create, enough to remove it, before creating it,
+        and a SIGKILL of nsinit at any later point leaves a state that the next
+        command cleans up.
+        """
+        entry = self.resources.get(plugin)
+        first = entry is None
+        if first:
+            entry = self.resources[plugin] = {}
         entry.update(items)
+        if first and self.on_first_record is not None:
+            self.on_first_record()
         return entry

@@ -143,8 +143,11 @@ def libcontainer_pre_clone(container: ContainerContext) -> None:
 
     Check prerequisites early (a bridge exists, a cgroup controller is
     mounted) and create what needs no pid.  Anything created must be recorded
-    in ``container.resources[<plugin name>]``: if this or any later step
-    fails, ``libcontainer_post_exit`` is called to remove it.
+    with ``container.record(<plugin name>, ...)``, before it is created: if
+    this or any later step fails, ``libcontainer_post_exit`` is called to
+    remove it.  A plugin's first record in this hook is written to the state
+    before ``record`` returns, so that a SIGKILL of nsinit right after the
+    creation still leaves it to the next command to remove.
     """
 
 

@@ -473,6 +473,43 @@ def test_sigkill_of_nsinit_at_each_setup_point_leaves_nothing_after_the_next_com
     assert _mounts() == mounts_before
 
 
+# A library caller whose nsinit dies inside pre_clone: the cgroups plugin has made its
+# cgroups, the engine has not yet written the state of the whole step.
+KILLED_IN_PRE_CLONE = """
+import os, signal, sys
+from libcontainer.container import Container
+from libcontainer.plugins import get_plugin_manager, hookimpl
+
+class Killer:
+    @hookimpl(trylast=True)
+    def libcontainer_pre_clone(self, container):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+Container(sys.argv[1], plugins=get_plugin_manager(extra=[("killer", Killer())])).run(["/bin/true"])
+"""
+
+
+def test_sigkill_inside_pre_clone_after_a_plugin_made_its_cgroups_leaves_nothing_after_the_next_command(
+        container, sandbox):
+    import sys
+
+    config = sandbox.config()
+    del config["networks"]
+    container.write_config(config)
+    r = subprocess.run([sys.executable, "-c", KILLED_IN_PRE_CLONE, str(container.path)], capture_output=True,
+                       text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert r.returncode == -signal.SIGKILL, r.stderr
+    # Killed with its cgroups made: a plugin's first record was written before record() returned.
+    assert sandbox.cgroup_dirs()
+    assert st.read_state(container.path).resources["cgroups"]["created"]
+    r = subprocess.run(sandbox.command("stats"), cwd=container.path, capture_output=True, text=True, timeout=60,
+                       stdin=subprocess.DEVNULL)
+    assert r.returncode == 1 and "no container is running" in r.stderr, (r.stdout, r.stderr)
+    assert sandbox.cgroup_dirs() == []
+    assert st.read_state(container.path) is None
+    assert not any((container.path / n).exists() for n in STATE_FILES)
+
+
 # -- one cgroup name, two containers ------------------------------------------------------------
 
 

@@ -347,3 +347,23 @@ def test_cleanup_runs_every_plugin_even_when_one_raises():
     with pytest.raises(PluginError, match="first failed"):
         plugins.call("libcontainer_post_exit", None, collect_errors=True, container=None)
     assert ran == ["two"]
+
+
+def test_a_plugins_first_record_is_written_at_once_and_later_ones_wait(tmp_path):
+    ctx = _ctx([], RecordingSyscalls(), tmp_path)
+    written: list[dict] = []
+    ctx.on_first_record = lambda: written.append({k: dict(v) for k, v in ctx.resources.items()})
+    ctx.record("cgroups", created=["/sys/fs/cgroup/memory/box"])
+    ctx.record("cgroups", inodes={"/sys/fs/cgroup/memory/box": 7})
+    ctx.record("network", veth="lc-1")
+    assert written == [{"cgroups": {"created": ["/sys/fs/cgroup/memory/box"]}},
+                       {"cgroups": {"created": ["/sys/fs/cgroup/memory/box"], "inodes": {"/sys/fs/cgroup/memory/box": 7}},
+                        "network": {"veth": "lc-1"}}]
+
+
+def test_a_record_without_the_engines_callback_stays_in_memory(tmp_path):
+    """After pre_clone the engine writes the state itself, at its own points."""
+    ctx = _ctx([], RecordingSyscalls(), tmp_path)
+    assert ctx.on_first_record is None
+    ctx.record("cgroups", created=["/sys/fs/cgroup/memory/box"])
+    assert ctx.resources == {"cgroups": {"created": ["/sys/fs/cgroup/memory/box"]}}
