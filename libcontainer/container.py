@@ -483,23 +483,28 @@ def _spawn_setup(ctx: ContainerContext, hooks: Hooks, chan: Channel, target: int
 
     sys.stdout.flush()
     sys.stderr.flush()
-    ours = _enter_new_pid_namespace(ctx) if target is None and _pid_namespace_made_here(ctx) else None
+    # The fd of where our children are born now, opened first: whatever
+    # interrupts us from the unshare on (an error, a Ctrl-C), the finally
+    # below sets it back.
+    ours = None
+    if target is None and _pid_namespace_made_here(ctx):
+        ours = os.open("/proc/self/ns/pid_for_children", os.O_RDONLY | os.O_CLOEXEC)
+    pid = -1
     try:
-        pid = os.fork()
-    except BaseException:
         if ours is not None:
-            _leave_new_pid_namespace(ctx, ours, None)
-        raise
-    if pid == 0:
-        try:
-            if target is None:
-                setup_first_process(ctx, hooks.plugins, hooks.active, chan, pid_namespace_made=ours is not None)
-            else:
-                setup_joining_process(ctx, hooks.plugins, hooks.active, chan, target)
-        finally:
-            os._exit(125)
-    if ours is not None:
-        _leave_new_pid_namespace(ctx, ours, pid)
+            _new_pid_namespace_for_children(ctx)
+        pid = os.fork()
+        if pid == 0:
+            try:
+                if target is None:
+                    setup_first_process(ctx, hooks.plugins, hooks.active, chan, pid_namespace_made=ours is not None)
+                else:
+                    setup_joining_process(ctx, hooks.plugins, hooks.active, chan, target)
+            finally:
+                os._exit(125)
+    finally:
+        if ours is not None:
+            _pid_namespace_for_children_back(ctx, ours, pid if pid > 0 else None)
     return pid
 
 
@@ -519,22 +524,19 @@ def _pid_namespace_made_here(ctx: ContainerContext) -> bool:
     return "NEWPID" in new and "NEWUSER" not in new | joined and "NEWTIME" not in new | joined
 
 
-def _enter_new_pid_namespace(ctx: ContainerContext) -> int:
-    """unshare(CLONE_NEWPID) here: our next child is the new namespace's PID 1; the fd of the namespace it replaces.
+def _new_pid_namespace_for_children(ctx: ContainerContext) -> None:
+    """unshare(CLONE_NEWPID) here: our next child is the new namespace's PID 1.
 
     Our own pid namespace does not change, only the one our children are born
-    in (pid_namespaces(7)); _leave_new_pid_namespace sets that back.
+    in (pid_namespaces(7)); _pid_namespace_for_children_back sets that back.
     """
-    ours = os.open("/proc/self/ns/pid_for_children", os.O_RDONLY | os.O_CLOEXEC)
     try:
         ctx.syscalls.unshare(sc.CLONE_NEWPID)
     except SyscallError as e:
-        os.close(ours)
         raise ContainerError("namespaces", str(e), errno=e.errno) from None
-    return ours
 
 
-def _leave_new_pid_namespace(ctx: ContainerContext, ours: int, child: int | None) -> None:
+def _pid_namespace_for_children_back(ctx: ContainerContext, ours: int, child: int | None) -> None:
     """Children born from now on are born where they were before (setns(2) to the caller's own is allowed).
 
     Without this, every later fork of the caller (a join server, another
