@@ -29,15 +29,17 @@ SCRIPT = textwrap.dedent("""
     plugins = get_plugin_manager()
     doc = json.loads(sys.argv[1])
     config = parse_config(doc, "<test>", plugins)
-    root = Path(tempfile.mkdtemp())
-    ctx = ContainerContext(config=config, root=root, rootfs=root, id="lctest", process=Process(args=["true"], env=[]))
-    active = plugins.active(doc)
     error = None
-    try:
-        for hook in ("namespaces", "pre_clone", "container_init", "post_exit"):
-            plugins.call("libcontainer_" + hook, active, container=ctx)
-    except ContainerError as e:
-        error = str(e)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        ctx = ContainerContext(config=config, root=root, rootfs=root, id="lctest",
+                               process=Process(args=["true"], env=[]))
+        active = plugins.active(doc)
+        try:
+            for hook in ("namespaces", "pre_clone", "container_init", "post_exit"):
+                plugins.call("libcontainer_" + hook, active, container=ctx)
+        except ContainerError as e:
+            error = str(e)
     print(json.dumps({
         "links": [name for _, name in socket.if_nameindex()],
         "lo_up": bool(ifreq.link_flags("lo") & ifreq.IFF_UP),
