@@ -34,9 +34,9 @@ from . import syscalls as sc
 from .channel import Channel
 from .config import Config
 from .context import ContainerContext, Namespace, Process
-from .errors import ContainerError, LibcontainerError, NotRunning, StateError, SyscallError
+from .errors import ContainerError, LibcontainerError, NotRunning, StateError
 from .plugins import Plugins
-from .process import Hooks
+from .process import Hooks, Step
 
 _subreaper_set = False
 
@@ -517,11 +517,8 @@ def _pid_namespace_made_here(ctx: ContainerContext) -> bool:
     which also applies to children only, so the child forks anyway and the
     intermediate would be the pid namespace's init; not without root.
     """
-    if ctx.rootless:
-        return False
-    new = {ns.kind for ns in ctx.namespaces if ns.path is None}
-    joined = {ns.kind for ns in ctx.namespaces if ns.path is not None}
-    return "NEWPID" in new and "NEWUSER" not in new | joined and "NEWTIME" not in new | joined
+    return (not ctx.rootless and ctx.new_namespace("NEWPID")
+            and not ctx.has_namespace("NEWUSER") and not ctx.has_namespace("NEWTIME"))
 
 
 def _new_pid_namespace_for_children(ctx: ContainerContext) -> None:
@@ -530,10 +527,8 @@ def _new_pid_namespace_for_children(ctx: ContainerContext) -> None:
     Our own pid namespace does not change, only the one our children are born
     in (pid_namespaces(7)); _pid_namespace_for_children_back sets that back.
     """
-    try:
+    with Step("namespaces"):
         ctx.syscalls.unshare(sc.CLONE_NEWPID)
-    except SyscallError as e:
-        raise ContainerError("namespaces", str(e), errno=e.errno) from None
 
 
 def _pid_namespace_for_children_back(ctx: ContainerContext, ours: int, child: int | None) -> None:
@@ -544,11 +539,12 @@ def _pid_namespace_for_children_back(ctx: ContainerContext, ours: int, child: in
     pid namespace, and fail once its PID 1 is gone.
     """
     try:
-        ctx.syscalls.setns(ours, sc.CLONE_NEWPID, what="nsinit's own pid namespace")
-    except SyscallError as e:
+        with Step("namespaces"):
+            ctx.syscalls.setns(ours, sc.CLONE_NEWPID, what="nsinit's own pid namespace")
+    except ContainerError:
         if child is not None:
             _kill_and_reap([child])
-        raise ContainerError("namespaces", str(e), errno=e.errno) from None
+        raise
     finally:
         os.close(ours)
 
