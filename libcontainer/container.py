@@ -270,7 +270,8 @@ class Container:
 
     def _context(self, config: Config, process: Process) -> ContainerContext:
         rootfs = Path(config.rootfs) if config.rootfs else self.root
-        ctx = ContainerContext(config=config, root=self.root, rootfs=rootfs, id=self.id, process=process)
+        ctx = ContainerContext(config=config, root=self.root, rootfs=rootfs, id=self.id, process=process,
+                               hook=self.plugins.pm.hook)
         if self._syscalls is not None:
             ctx.syscalls = self._syscalls
         return ctx

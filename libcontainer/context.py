@@ -77,6 +77,10 @@ class ContainerContext:
     pid: int | None = None  # host pid of the container's first process
     resources: dict[str, dict[str, Any]] = field(default_factory=dict)  # per plugin: what it created
     stale: bool = False  # True when cleaning up after a killed nsinit
+    # The plugin manager's hook relay (pluggy's ``pm.hook``), as pytest hands
+    # ``config.hook`` to plugins: for a plugin to call hooks that other plugins
+    # implement (the network plugin's network types).
+    hook: Any = field(default=None, repr=False, compare=False)
     # The engine's: while set (during pre_clone), called when a plugin records
     # for the first time, to write the state before record() returns.
     on_first_record: Callable[[], None] | None = field(default=None, repr=False, compare=False)
