@@ -58,13 +58,13 @@ def test_cold_exec_of_a_minimal_json_config_imports_only_what_it_needs(container
     assert unneeded(modules) == []
 
 
-def test_cold_exec_of_a_yaml_config_imports_yaml_fail(container):
+def test_cold_exec_of_a_yaml_config_imports_yaml(container):
     """Twin: the check sees an import when the config does need it."""
     container.write_config(LOOPBACK_ONLY, name="container.yaml")
     assert "yaml" in unneeded(imported_by_exec(container))
 
 
-def test_cold_exec_without_the_discovery_cache_imports_importlib_metadata_fail(container):
+def test_cold_exec_without_the_discovery_cache_imports_importlib_metadata(container):
     """Twin: with the cache disabled, entry points are scanned and the check says so."""
     container.write_config(LOOPBACK_ONLY)
     assert "importlib.metadata" in unneeded(imported_by_exec(container, {"LIBCONTAINER_PLUGIN_CACHE": ""}))
@@ -83,7 +83,7 @@ def test_plugins_whose_keys_the_config_does_not_use_are_not_imported(container):
     assert [m for m in KEYED_PLUGINS if m in modules] == []
 
 
-def test_plugins_whose_keys_the_config_uses_are_imported_fail(container):
+def test_plugins_whose_keys_the_config_uses_are_imported(container):
     """Twin: the same check sees the plugins once the config names their keys."""
     container.write_config(LOOPBACK_ONLY)
     modules = imported_by_exec(container)
@@ -120,7 +120,7 @@ def test_a_served_join_imports_none_of_the_engine(container):
     assert sorted(m for m in ENGINE if m in modules) == []
 
 
-def test_a_local_join_imports_the_engine_fail(container):
+def test_a_local_join_imports_the_engine(container):
     """Twin: a joining nsinit that joins by itself needs all of it."""
     modules = joined_modules(container, {"NSINIT_DEBUG_LOCAL_JOIN": "1"})
     assert {"libcontainer.container", "libcontainer.state", "pluggy", "json"} <= modules

@@ -145,7 +145,7 @@ def test_pid_1_is_born_in_its_namespace_and_the_callers_later_children_are_in_th
     assert _pid_namespace_of_a_new_child() == ours
 
 
-def test_a_caller_not_set_back_would_give_its_next_child_to_the_new_namespace_fail():
+def test_without_setting_back_a_callers_next_child_goes_to_the_new_pid_namespace():
     """The twin: after unshare(CLONE_NEWPID) alone, a child is born outside its parent's pid namespace."""
     pid = os.fork()
     if pid == 0:

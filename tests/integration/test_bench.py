@@ -56,7 +56,7 @@ def test_without_runc_and_bwrap_nsinit_is_measured_and_the_missing_peers_are_nam
     assert "runc run: not measured" in report.markdown(results, {"nproc": "2"}, "")
 
 
-def test_a_peer_that_fails_is_dropped_with_a_note_and_the_rest_measured_fail(untouched):
+def test_a_peer_that_fails_is_dropped_with_a_note_and_the_rest_measured(untouched):
     """The twin: a peer that is there but fails (bwrap that exits 1) gives no row, and a note that says why."""
     results = _short_run(Tools(runc=None, bwrap="/bin/false", unshare=None))
 

@@ -70,7 +70,7 @@ def test_module_planted_over_a_host_module_loses_to_the_host(container, host_dir
     assert run_with(container, "lct_lazy_both") == "imported host"
 
 
-def test_the_planted_module_is_importable_code_fail(container, host_dir):
+def test_without_protection_the_planted_module_is_importable_code(container, host_dir):
     """Twin: what the container planted is a working module where nothing guards the import."""
     planted = container.path / str(host_dir).lstrip("/")
     planted.mkdir(parents=True)

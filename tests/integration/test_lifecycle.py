@@ -21,7 +21,7 @@ def test_first_process_is_pid_1_with_its_hostname(container):
     assert r.stdout.split() == ["1", "koye"]
 
 
-def test_hostname_fail_without_uts_namespace_is_a_config_error(container):
+def test_hostname_without_uts_namespace_is_refused_as_a_config_error(container):
     container.write_config(hostname="koye", namespaces={"NEWNS": True, "NEWPID": True})
     r = container.exec("hostname")
     assert r.returncode == 125
@@ -91,7 +91,7 @@ def test_second_exec_joins_the_running_container(container):
         assert os.readlink(f"/proc/{pid}/ns/{ns}") != os.readlink(f"/proc/self/ns/{ns}")
 
 
-def test_join_fail_when_nothing_runs_starts_a_new_container(container):
+def test_join_when_nothing_runs_starts_a_new_container(container):
     container.write_config()
     r = container.exec("sh", "-c", "echo $$")
     assert r.stdout.strip() == "1"  # a first process, not a joined one
@@ -348,7 +348,7 @@ def test_restrictions_make_proc_sys_read_only_and_mask_kcore(container):
         assert container.exec("sh", "-c", "wc -c < /proc/kcore").stdout.strip() == "0"
 
 
-def test_without_restrictions_proc_sys_is_writable_in_own_namespaces_fail(container):
+def test_without_restrictions_proc_sys_is_writable_in_own_namespaces(container):
     container.write_config()
     r = container.exec("sh", "-c", "echo lctest > /proc/sys/kernel/domainname && cat /proc/sys/kernel/domainname")
     assert r.stdout.strip() == "lctest"  # the container's own UTS namespace: the host's is untouched

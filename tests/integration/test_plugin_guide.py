@@ -63,7 +63,7 @@ def test_every_example_file_is_quoted_verbatim_in_the_guide():
     assert files_not_in_guide(GUIDE.read_text(), files) == []
 
 
-def test_every_example_file_is_quoted_verbatim_in_the_guide_fail(tmp_path):
+def test_an_example_file_the_guide_does_not_quote_is_reported(tmp_path):
     changed = tmp_path / "__init__.py"
     changed.write_text((EXAMPLE / "libcontainer_motd" / "__init__.py").read_text() + "# an edit the guide lacks\n")
     assert files_not_in_guide(GUIDE.read_text(), [changed]) == [changed]
@@ -76,7 +76,7 @@ def test_every_hook_is_named_in_the_guide():
     assert hooks_not_in_guide(GUIDE.read_text(), hooks) == []
 
 
-def test_every_hook_is_named_in_the_guide_fail():
+def test_a_hook_the_guide_does_not_name_is_reported():
     made_up = "libcontainer_post_teardown_of_everything"
     assert hooks_not_in_guide(GUIDE.read_text(), [made_up, "libcontainer_pre_join"]) == [made_up]
 
@@ -125,7 +125,7 @@ def test_installed_example_is_listed_with_its_key(installed, tmp_path):
     assert '"motd": {' in schema.stdout and '"maxLength": 4096' in schema.stdout
 
 
-def test_installed_example_is_listed_with_its_key_fail(tmp_path):
+def test_without_the_example_installed_motd_is_not_listed(tmp_path):
     env = plugin_env(tmp_path, None)
     listing = run_nsinit("plugins", env=env, cwd=tmp_path)
     assert listing.returncode == 0, listing.stderr
@@ -144,7 +144,7 @@ def test_installed_example_writes_motd_inside_the_container(installed, container
 
 
 @pytest.mark.privileged
-def test_motd_key_without_the_plugin_is_refused_fail(container, tmp_path):
+def test_motd_key_without_the_plugin_is_refused(container, tmp_path):
     container.write_config(motd="Welcome to the box.")
     result = container.exec("cat", "/etc/motd", env=plugin_env(tmp_path, None))
     assert result.returncode == 125
@@ -154,7 +154,7 @@ def test_motd_key_without_the_plugin_is_refused_fail(container, tmp_path):
 
 
 @pytest.mark.privileged
-def test_motd_with_a_terminal_escape_is_refused_fail(installed, container, tmp_path):
+def test_motd_with_a_terminal_escape_is_refused(installed, container, tmp_path):
     container.write_config(motd="hi\u001b[2Jthere")
     result = container.exec("cat", "/etc/motd", env=plugin_env(tmp_path, installed))
     assert result.returncode == 125
@@ -164,7 +164,7 @@ def test_motd_with_a_terminal_escape_is_refused_fail(installed, container, tmp_p
 
 
 @pytest.mark.privileged
-def test_inside_hook_failure_is_one_line_naming_the_plugin_fail(installed, container, tmp_path):
+def test_inside_hook_failure_reports_one_line_naming_the_plugin(installed, container, tmp_path):
     # /etc/motd is a directory in this rootfs: the plugin's post_mount cannot write it.
     (container.path / "etc" / "motd").mkdir()
     container.write_config(motd="Welcome to the box.")

@@ -103,7 +103,7 @@ def test_plugin_raising_in_a_hook_is_one_line_and_the_container_is_torn_down(box
     assert nothing_left(box, cgroup), os.listdir(box.path)
 
 
-def test_plugin_raising_in_a_hook_the_config_does_not_pick_runs_the_command_fail(box, site):
+def test_plugin_raising_in_a_hook_the_config_does_not_pick_runs_the_command(box, site):
     """Twin: the same plugin, active, raising in no hook: the container runs."""
     install(site, "boom", BOOM)
     box.write_config(lct_boom="nowhere")
@@ -141,7 +141,7 @@ def test_two_plugins_claiming_one_key_is_one_line_naming_both(box, site):
     assert "'hostname' is claimed by two plugins" in line and "core" in line and "claims" in line
 
 
-def test_one_plugin_per_key_runs_fail(box, site):
+def test_without_a_second_claimant_the_same_config_runs(box, site):
     """Twin: without the second claimant the same config runs."""
     box.write_config()
     assert box.exec("true", env=env_with(site)).returncode == 0

@@ -127,7 +127,7 @@ def test_a_supervisor_relaying_a_terminal_serves_joins_without_one(container):
         os.close(master)
 
 
-def test_a_join_made_locally_runs_under_the_joining_nsinit_fail(running):
+def test_a_join_made_locally_runs_under_the_joining_nsinit(running):
     container, _ = running
     joined = container.popen("sleep", "32", env=LOCAL)
     process = _find(b"sleep", b"32")
@@ -301,7 +301,7 @@ def test_the_server_answers_nothing_to_another_uid(opened_door):
     assert _request_as(65534, opened_door) == b"<>"  # EOF: no join, no status
 
 
-def test_the_server_runs_its_own_uids_request_fail(opened_door):
+def test_the_server_runs_a_request_from_its_own_uid(opened_door):
     assert _request_as(0, opened_door) == b"<exited\x000>"
 
 

@@ -148,7 +148,7 @@ def test_bad_config_is_refused_by_config_validate_with_one_line_naming_it(tmp_pa
     _assert_nothing_left(tmp_path, case)
 
 
-def test_good_config_is_accepted_by_both_fail(container):
+def test_good_config_is_accepted_by_both(container):
     """The twin: the same checks pass a valid config, so the refusals above are the config's doing."""
     container.write_config()
     result, _ = _run(["config", "validate", str(container.path / "container.json")], container.path)

@@ -78,7 +78,7 @@ def test_callers_inheritable_and_ambient_sets_are_cleared_with_the_key(container
         assert (caps["CapInh"], caps["CapAmb"]) == (0, 0), r.stdout
 
 
-def test_asked_for_ambient_capability_is_the_only_one_fail(container):
+def test_asked_for_ambient_capability_is_the_only_one(container):
     """The key's ambient list is the one way in: then CapInh and CapAmb hold exactly it."""
     container.write_config(user="user", capabilities=FEW + ["NET_RAW"], ambient_capabilities=["NET_RAW"])
     for r in first_and_joined(container, "nsattack", "caps"):
@@ -86,7 +86,7 @@ def test_asked_for_ambient_capability_is_the_only_one_fail(container):
         assert (caps["CapInh"], caps["CapAmb"], caps["CapEff"]) == (CALLER_AMBIENT,) * 3, r.stdout
 
 
-def test_the_capable_caller_does_have_the_sets_fail(nsattack):
+def test_without_nsinit_the_capable_callers_helper_has_the_sets(nsattack):
     """The caller really holds them: the same helper started without nsinit shows both."""
     r = subprocess.run([str(nsattack), "caps"], preexec_fn=_raise_callers_sets, capture_output=True, text=True,
                        timeout=10)
@@ -125,7 +125,7 @@ def test_block_device_mount_and_interface_are_refused_without_their_capabilities
     assert "link ok" not in r.stdout and "Operation not permitted" in r.stderr, r.stderr
 
 
-def test_block_device_mount_and_interface_work_with_their_capabilities_fail(container):
+def test_block_device_mount_and_interface_work_with_their_capabilities(container):
     container.write_config(capabilities=FEW + ["MKNOD", "SYS_ADMIN", "NET_ADMIN"])
     r = container.exec("sh", "-c", ATTEMPTS)
     assert nsattack_lines(r.stdout, "mknod") == [["mknod", "ok"]], r.stdout

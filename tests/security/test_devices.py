@@ -50,7 +50,7 @@ def test_only_the_configured_nodes_exist_in_dev(planted):
     assert set(names) == ENGINE_ENTRIES | {"null", "zero", "net", "tun"}, names
 
 
-def test_default_nodes_exist_without_a_device_list_fail(planted):
+def test_without_a_device_list_the_default_nodes_exist(planted):
     """Without device_nodes the defaults are made, and still none of the rootfs's own nodes."""
     planted.write_config()
     r = planted.exec("ls", "-A", "/dev")
@@ -66,7 +66,7 @@ def test_device_cgroup_refuses_a_node_the_rootfs_planted_elsewhere(planted):
     assert "Operation not permitted" in r.stderr, r.stderr
 
 
-def test_planted_node_opens_without_a_device_cgroup_fail(planted):
+def test_without_a_device_cgroup_a_planted_node_opens(planted):
     planted.write_config()
     r = planted.exec("sh", "-c", "exec 3</opt/kmsg && echo opened")
     assert r.stdout.strip() == "opened", r.stderr
@@ -89,7 +89,7 @@ def test_device_cgroup_with_an_allowed_list_refuses_mknod_of_others(container):
     assert "Operation not permitted" in r.stderr, r.stderr
 
 
-def test_allowed_device_opens_under_the_device_cgroup_fail(container):
+def test_allowed_device_opens_under_the_device_cgroup(container):
     container.write_config(cgroups=cgroups(allowed_devices=[
         {"type": 99, "major_number": 1, "minor_number": 3, "cgroup_permissions": "rwm"},
         {"type": 99, "major_number": 1, "minor_number": 5, "cgroup_permissions": "rwm"},
@@ -116,7 +116,7 @@ def test_device_path_outside_dev_is_refused_naming_the_field(container, path):
     assert "$.device_nodes[0].path" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
 
 
-def test_device_path_under_dev_is_made_fail(container):
+def test_device_path_under_dev_is_made(container):
     container.write_config(device_nodes=[node("/dev/null", 1, 3), node("/dev/lcs/x", 1, 3)])
     r = container.exec("sh", "-c", "stat -c '%t:%T %F' /dev/lcs/x")
     assert r.stdout.strip() == "1:3 character special file", r.stderr

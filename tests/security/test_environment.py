@@ -89,7 +89,7 @@ def test_empty_environment_gives_an_empty_environment(container):
     assert r.stdout == ""
 
 
-def test_configured_variable_arrives_fail(container):
+def test_configured_variable_arrives(container):
     """The twin: a variable in the config's environment does reach the process (the checks above can see it)."""
     container.write_config(environment=CONFIGURED + ["SECRET=from-the-config"])
     r = _nsinit_exec(container, "env")
@@ -127,7 +127,7 @@ def test_joining_process_before_exec_shows_none_of_nsinits_environment(container
         proc.wait()
 
 
-def test_container_root_with_sys_ptrace_reads_a_joining_process_environ_fail(container):
+def test_container_root_with_sys_ptrace_reads_a_joining_process_environ(container):
     """The twin: the file the check above reads is readable from inside (root with CAP_SYS_PTRACE, the
     default without a capabilities key, passes the non-dumpable check), so what it holds matters."""
     container.write_config(environment=CONFIGURED)

@@ -63,7 +63,7 @@ def test_joined_process_sees_only_fds_0_to_2_of_a_leaky_caller(container):
     assert all(not target.startswith("/") or target == "/dev/null" for target in open_fds(r.stdout).values())
 
 
-def test_leaked_fds_reach_a_process_started_without_nsinit_fail(container, nsattack):
+def test_leaked_fds_reach_a_process_started_without_nsinit(container, nsattack):
     # The same caller and helper on the host: the helper does see what leaks.
     with leaked_fds() as fds:
         r = subprocess.run([str(nsattack), "open-fds"], pass_fds=fds, capture_output=True, text=True, timeout=10)
@@ -127,7 +127,7 @@ def test_joined_process_working_dir_through_proc_self_fd_never_leaves_the_contai
         _assert_never_in_a_host_directory(r)
 
 
-def test_chdir_through_a_leaked_host_fd_escapes_a_chroot_fail(container):
+def test_without_protection_chdir_through_a_leaked_host_fd_escapes_a_chroot(container):
     """Without the check, /proc/self/fd/N of a host directory puts a chroot'ed process on the host.
 
     A forked child of the test plays the setup process: its own mount

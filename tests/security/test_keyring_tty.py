@@ -79,7 +79,7 @@ def test_hosts_session_keys_are_not_readable_in_the_container(container, nsattac
     assert session_of(r.stdout)[1].startswith("_ses.box-"), r.stdout
 
 
-def test_hosts_session_keys_are_readable_by_a_host_process_fail(nsattack):
+def test_hosts_session_keys_are_readable_by_a_host_process(nsattack):
     r = in_a_host_session(nsattack, f"{nsattack} keyctl read $KEY")
     assert nsattack_lines(r.stdout, "read") == [["read", "ok", "hunter2"]], r.stdout + r.stderr
 
@@ -131,7 +131,7 @@ def test_pipe_mode_gives_no_controlling_terminal(container):
         assert nsattack_lines(out, "ctty") == [["ctty", "ENXIO"]], out
 
 
-def test_pipe_mode_from_a_terminal_with_sys_admin_can_inject_fail(container):
+def test_pipe_mode_from_a_terminal_with_sys_admin_can_inject(container):
     """The limit: CAP_SYS_ADMIN allows TIOCSTI on any terminal fd (tty_ioctl(4)); use --tty or drop it."""
     container.write_config()
     status, out, pending = run_on_a_terminal(container, "exec", "--no-tty", "--", "sh", "-c", TIOCSTI)

@@ -154,7 +154,7 @@ def test_five_hundred_containers_in_a_row_from_one_process_leak_no_fds_or_memory
     assert not (container.path / "pid").exists()
 
 
-def test_leak_measurement_sees_a_leak_fail(container):
+def test_leak_measurement_sees_a_leak(container):
     """The twin: the same measurement, with a descriptor and 64 KiB leaked per start, sees both."""
     found = _in_a_row(container, 50, "--leak")
     assert found["failures"] == 0

@@ -59,7 +59,7 @@ def test_joining_process_is_out_of_reach_until_it_execs(container, host_python):
     assert reached(out, "/bin/busybox"), out
 
 
-def test_sys_ptrace_lets_the_container_reach_a_joining_process_fail(container, host_python):
+def test_sys_ptrace_lets_the_container_reach_a_joining_process(container, host_python):
     """The limit of non-dumpable: CAP_SYS_PTRACE overrides it (ptrace(2), "Ptrace access mode checking")."""
     container.write_config(capabilities=DEFAULT_CAPS + ["SYS_PTRACE"])
     out = hammer_while_joining(container, [["true"]] * 10)
@@ -100,7 +100,7 @@ def test_shebang_proc_self_exe_cannot_overwrite_the_host_python(container, host_
     assert sha256(host_python) == before
 
 
-def test_exe_of_a_binary_nothing_runs_is_writable_fail(nsattack, tmp_path):
+def test_exe_of_a_binary_nothing_runs_is_writable(nsattack, tmp_path):
     """The write probe is real: a copy of the interpreter that no process runs opens for writing."""
     copy = tmp_path / "python-copy"
     shutil.copy2(os.path.realpath(os.sys.executable), copy)

@@ -91,7 +91,7 @@ def test_restrictions_mask_kernel_files_so_they_read_nothing(container):
     assert lines[-1] == "0"  # /sys/firmware: an empty read-only tmpfs
 
 
-def test_without_restrictions_kernel_files_are_readable_fail(container):
+def test_without_restrictions_kernel_files_are_readable(container):
     """The twin: without restrictions /proc/timer_list has content, so the masking above is what empties it."""
     if not os.path.exists("/proc/timer_list"):
         pytest.skip("no /proc/timer_list on this kernel")
@@ -102,7 +102,7 @@ def test_without_restrictions_kernel_files_are_readable_fail(container):
     assert firmware > 0
 
 
-def test_without_restrictions_proc_sys_hostname_is_writable_in_own_uts_namespace_fail(container,
+def test_without_restrictions_proc_sys_hostname_is_writable_in_own_uts_namespace(container,
                                                                                      host_values_unchanged):
     """The twin: the write that restrictions refuse succeeds without them, and only in the container's namespace."""
     assert host_values_unchanged["/proc/sys/kernel/hostname"] != "lctest-sb\n"
@@ -121,7 +121,7 @@ def test_restrictions_cannot_be_undone_without_sys_admin(container):
     assert "Read-only file system" in r.stderr
 
 
-def test_restrictions_are_undone_by_a_container_with_sys_admin_fail(container):
+def test_restrictions_are_undone_by_a_container_with_sys_admin(container):
     """The twin, documenting the limit: root with SYS_ADMIN can unmount the read-only /proc/sys of its own namespace."""
     container.write_config(context=RESTRICTED)  # no capabilities key: nsinit's own set, SYS_ADMIN included
     r = container.exec("sh", "-c", "umount /proc/sys && " + _write_script("/proc/sys/kernel/hostname", "lctest-sb"))
@@ -142,5 +142,5 @@ def test_restrictions_make_proc_fs_read_only_as_runc_does(container):
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/fs"), reason="this kernel has no /proc/fs")
-def test_without_restrictions_proc_fs_is_not_a_mount_of_its_own_fail(container):
+def test_without_restrictions_proc_fs_is_not_a_mount_of_its_own(container):
     assert _proc_fs_mount(container, {"capabilities": SAMPLE_CAPABILITIES}) == "none"

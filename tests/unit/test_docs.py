@@ -26,6 +26,6 @@ def test_every_test_named_in_the_security_doc_exists():
     assert sorted(named - defined_tests()) == []
 
 
-def test_a_misspelled_test_name_is_noticed_fail():
+def test_a_misspelled_test_name_is_reported():
     """Twin: a name no test file defines is reported."""
     assert named_tests("see `test_no_such_behaviour[x]`") - defined_tests() == {"test_no_such_behaviour"}

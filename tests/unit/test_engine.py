@@ -51,7 +51,7 @@ def test_secure_join_resolves_inside_the_root(root, path, expected):
     assert secure_join(str(root), path) == str(root / expected)
 
 
-def test_secure_join_fail_on_symlink_loop(root):
+def test_secure_join_refuses_a_symlink_loop(root):
     with pytest.raises(ContainerError, match="too many levels of symbolic links"):
         secure_join(str(root), "/loop1")
 
@@ -100,7 +100,7 @@ def test_a_pid_namespace_made_by_nsinit_is_not_made_again_and_needs_no_fork(tmp_
     assert fake.calls == [("unshare", (sc.CLONE_NEWNS | sc.CLONE_NEWNET,))]
 
 
-def test_a_pid_namespace_the_child_makes_needs_its_fork_fail(tmp_path):
+def test_a_pid_namespace_the_child_makes_needs_its_fork(tmp_path):
     """The twin: the same namespaces when nsinit did not make the pid namespace."""
     fake = RecordingSyscalls()
     spaces = [Namespace("NEWNS"), Namespace("NEWPID"), Namespace("NEWNET")]
@@ -251,7 +251,7 @@ def test_removing_the_state_removes_the_join_servers_sockets(tmp_path, left):
     assert not private.exists()
 
 
-def test_a_stranger_file_in_the_private_directory_keeps_it_fail(tmp_path):
+def test_a_stranger_file_in_the_private_directory_keeps_it(tmp_path):
     """Twin: only what nsinit puts there is removed; the directory stays when something else is in it."""
     with subprocess.Popen(["sleep", "30"]) as child:
         try:
@@ -268,7 +268,7 @@ def test_a_stranger_file_in_the_private_directory_keeps_it_fail(tmp_path):
         private.rmdir()
 
 
-def test_trusted_state_of_another_directory_is_not_read_fail(tmp_path):
+def test_trusted_state_of_another_directory_is_not_read(tmp_path):
     """Twin: the trusted copy records its directory; one naming another directory is ignored."""
     with subprocess.Popen(["sleep", "30"]) as child:
         try:

@@ -31,7 +31,7 @@ def test_a_first_process_that_ended_is_not_served():
     assert not proc.served
 
 
-def test_a_first_process_that_runs_on_is_served_fail():
+def test_a_first_process_that_runs_on_is_served():
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(5)"])
     try:
         proc = FakeProcess(child.pid)

@@ -55,7 +55,7 @@ def test_every_subpackage_of_a_plugin_is_in_its_distribution(pyproject):
     assert on_disk and on_disk <= _listed_packages(pyproject)
 
 
-def test_a_subpackage_left_out_of_the_list_is_noticed_fail(tmp_path):
+def test_a_subpackage_left_out_of_the_list_is_reported(tmp_path):
     """Twin: the same comparison on a plugin whose subpackage is not listed."""
     (tmp_path / "libcontainer_x" / "sub").mkdir(parents=True)
     (tmp_path / "libcontainer_x" / "__init__.py").write_text("")

@@ -117,7 +117,7 @@ def test_entry_points_edited_in_place_invalidate_the_cache(cache):
     assert "after" in names() and "before" not in names()
 
 
-def test_cache_is_unused_when_a_distribution_is_installed_fail(cache):
+def test_without_the_key_a_stale_cache_would_miss_a_new_distribution(cache):
     """Twin: with the key ignored the stale answer would be served; the key is what invalidates."""
     path, site = cache
     names()
@@ -136,7 +136,7 @@ def test_cache_writable_by_others_is_ignored(cache):
     assert "forged" not in names()
 
 
-def test_cache_writable_only_by_its_owner_is_trusted_fail(cache):
+def test_cache_writable_only_by_its_owner_is_trusted(cache):
     """Twin of the above: the same forged file, not writable by others, is believed."""
     path, _ = cache
     names()
@@ -231,7 +231,7 @@ def test_a_plugin_whose_key_the_config_lacks_is_not_imported(tmp_path):
     assert not out["imported"]
 
 
-def test_a_plugin_whose_key_the_config_has_is_imported_fail(tmp_path):
+def test_a_plugin_whose_key_the_config_has_is_imported(tmp_path):
     """Twin: the same plugin, and a config that uses its key."""
     site = tmp_path / "site"
     site.mkdir()

@@ -80,7 +80,7 @@ def test_frozen_records_refuse_assignment():
         del f.kind
 
 
-def test_mutable_records_accept_assignment_fail():
+def test_mutable_records_accept_assignment():
     """Twin: only frozen records refuse."""
     m = Mutable("a")
     m.size = 5

@@ -131,7 +131,7 @@ def test_capability_beyond_the_kernels_last_is_a_problem():
     )]
 
 
-def test_capability_within_the_kernels_range_is_not_a_problem_fail():
+def test_capability_within_the_kernels_range_is_accepted():
     assert problems({"capabilities": ["CHOWN", "CHECKPOINT_RESTORE"]}, 40) == []
 
 
@@ -180,7 +180,7 @@ def test_no_new_privileges_alone_only_sets_the_flag():
     assert fake.names() == ["set_no_new_privs"]
 
 
-def test_without_no_new_privileges_the_flag_is_not_set_fail():
+def test_no_new_privileges_false_makes_no_prctl_call():
     fake = RecordingSyscalls()
     ctx = _context({"no_new_privileges": False}, fake)
     libcontainer_capabilities.libcontainer_post_user(container=ctx)

@@ -86,25 +86,25 @@ def test_oom_killed_container_exits_137_with_the_reason(box):
     assert not os.path.exists(box.dir("memory"))
 
 
-def test_same_hog_without_a_memory_limit_finishes_fail(box):
+def test_without_a_memory_limit_the_same_hog_finishes(box):
     result = box(cpu_shares=1024).exec("sh", "-c", HOG)
     assert (result.returncode, result.stdout.strip()) == (0, str(1 << 25))
     assert "OOM" not in result.stderr
 
 
-def test_pids_limit_makes_forks_fail_in_the_container(box):
+def test_pids_limit_refuses_forks_in_the_container(box):
     result = box(pids_limit=10).exec("sh", "-c", SPAWN)
     assert "can't fork" in result.stderr
     assert not os.path.exists(box.dir("pids"))
 
 
-def test_forks_succeed_without_pids_limit_fail(box):
+def test_without_pids_limit_the_same_forks_succeed(box):
     result = box(memory="64M").exec("sh", "-c", SPAWN)
     assert result.returncode == 0 and "can't fork" not in result.stderr
     assert result.stdout.strip() == "done"
 
 
-def test_kernel_refusal_names_file_and_value_fail(box):
+def test_kernel_refusal_reports_file_and_value(box):
     result = box(cpuset_cpus="99").exec("true")
     assert result.returncode == 125
     assert "cpuset.cpus '99': " in result.stderr  # and the kernel's reason (ERANGE here)
@@ -169,7 +169,7 @@ def test_device_not_allowed_cannot_be_opened_in_the_container(box):
     assert "/dev/full" in result.stderr and "Operation not permitted" in result.stderr
 
 
-def test_allowed_device_opens_in_the_container_fail(box):
+def test_allowed_device_opens_in_the_container(box):
     result = box(allowed_devices=_devices(full=True)).exec("sh", "-c", "echo x > /dev/full")
     assert "No space left on device" in result.stderr  # opened: the write itself fails, as on the host
     assert "Operation not permitted" not in result.stderr

@@ -42,7 +42,7 @@ def test_memory_hog_is_oom_killed_under_32m_and_reported(harness):
     assert harness.call("exit_reason", ctx, status=status) == ["killed by the OOM killer"]
 
 
-def test_memory_hog_without_limit_is_not_killed_fail(harness):
+def test_without_a_memory_limit_the_hog_is_not_killed(harness):
     ctx = harness.container({"cpu_shares": 512})
     child = harness.python(ctx, HOG)
     status, out, _ = child.output()
@@ -50,7 +50,7 @@ def test_memory_hog_without_limit_is_not_killed_fail(harness):
     assert harness.call("exit_reason", ctx, status=status) == []
 
 
-def test_sigkill_that_is_not_an_oom_is_not_reported_as_oom_fail(harness):
+def test_sigkill_that_is_not_an_oom_is_not_reported_as_oom(harness):
     ctx = harness.container({"memory": "32M"})
     child = harness.start(ctx, "sleep", "30")
     child.proc.kill()
@@ -74,7 +74,7 @@ def test_fork_bomb_is_held_at_pids_limit_and_host_is_unaffected(harness):
     assert not os.path.exists(pids_dir)
 
 
-def test_forks_beyond_no_limit_all_succeed_fail(harness, tmp_path):
+def test_without_pids_limit_forks_all_succeed_beside_a_limited_container(harness, tmp_path):
     ctx = harness.container({"pids_limit": 10})
     other = harness.container({"cpu_shares": 1024})
     spawn = "for i in $(seq 30); do sleep 30 & done; wait"
@@ -114,7 +114,7 @@ def test_pause_stops_a_counter_and_resume_restarts_it(harness, tmp_path):
     assert wait_for(lambda: counter_value(counter) > before + 5)
 
 
-def test_joining_a_paused_container_is_refused_fail(harness):
+def test_joining_a_paused_container_is_refused(harness):
     ctx = harness.container({})
     harness.start(ctx, "sleep", "30")
     harness.call("pause", ctx)
@@ -124,7 +124,7 @@ def test_joining_a_paused_container_is_refused_fail(harness):
     harness.call("resume", ctx)
 
 
-def test_pause_without_freezer_names_it_fail(harness):
+def test_pause_without_freezer_reports_it_by_name(harness):
     ctx = harness.container({})
     ctx.record("cgroups", driver="v1", paths={"memory": "/nonexistent"}, created=[])
     with pytest.raises(ContainerError, match="freezer cgroup controller is not mounted"):
@@ -161,7 +161,7 @@ def test_cpu_quota_holds_a_busy_loop_near_20_percent(harness):
     assert manager.recorded(ctx).stats()["cpu"]["throttling"]["throttled_periods"] > 0
 
 
-def test_busy_loop_without_quota_uses_a_whole_cpu_fail(harness):
+def test_without_cpu_quota_a_busy_loop_uses_a_whole_cpu(harness):
     ctx = harness.container({"cpu_shares": 1024})
     harness.start(ctx, "sh", "-c", "while :; do :; done")
     time.sleep(0.2)
@@ -174,7 +174,7 @@ def test_cpuset_pins_the_container_to_a_cpu(harness):
     assert wait_for(lambda: "Cpus_allowed_list:\t0\n" in open(f"/proc/{child.pid}/status").read())
 
 
-def test_kernel_rejecting_a_value_names_the_file_and_value_fail(harness):
+def test_kernel_rejecting_a_value_reports_the_file_and_value(harness):
     ctx = harness.container({"cpuset_cpus": "99"})  # valid syntax, no such CPU here
     with pytest.raises(ContainerError) as info:
         harness.call("pre_clone", ctx)
@@ -206,7 +206,7 @@ def test_device_rules_allow_dev_zero_and_deny_dev_full(harness):
     assert read(f"{cgroup_dir(ctx, 'devices')}/devices.list") == "c 1:5 rwm"
 
 
-def test_allow_all_devices_lets_dev_full_open_fail(harness):
+def test_allow_all_devices_lets_dev_full_open(harness):
     ctx = harness.container({"allowed_devices": ZERO_ONLY, "allow_all_devices": True})
     status, out, err = harness.python(ctx, OPEN_DEVICES).output()
     assert status == 0, err
@@ -281,7 +281,7 @@ def test_stale_cleanup_kills_a_paused_container_and_removes_it(harness):
     assert not os.path.exists(cgroup_dir(ctx, "freezer"))
 
 
-def test_a_running_cgroup_name_is_refused_fail(harness):
+def test_a_running_cgroup_name_is_refused(harness):
     first = harness.container({})
     harness.start(first, "sleep", "30")
     second = harness.container({"name": first.id})
@@ -291,7 +291,7 @@ def test_a_running_cgroup_name_is_refused_fail(harness):
     assert manager.recorded(first).pids()
 
 
-def test_missing_controller_is_named_fail(harness):
+def test_missing_controller_is_reported_by_name(harness):
     ctx = harness.container({"pids_limit": 10})
     hosts = probe()
     hosts.v1.pop("pids")
@@ -299,7 +299,7 @@ def test_missing_controller_is_named_fail(harness):
         manager.set_up(ctx, hosts)
 
 
-def test_rootless_is_refused_with_a_clear_message_fail(harness):
+def test_rootless_is_refused_with_a_clear_message(harness):
     ctx = harness.container({"memory": "32M"})
     os.seteuid(65534)
     try:
@@ -310,7 +310,7 @@ def test_rootless_is_refused_with_a_clear_message_fail(harness):
     assert str(info.value) == "cgroups: cgroups need root (rootless containers cannot set cgroup limits on cgroup v1)"
 
 
-def test_no_cgroup_filesystem_is_reported_fail(harness):
+def test_no_cgroup_filesystem_is_reported(harness):
     ctx = harness.container({})
     with pytest.raises(ContainerError, match="no cgroup hierarchy is mounted"):
         manager.set_up(ctx, Hierarchies())
@@ -335,7 +335,7 @@ def test_stale_cleanup_leaves_a_new_container_of_the_same_name_alone(harness):
     assert manager.recorded(alive).pids() == [child.pid]
 
 
-def test_cleanup_of_the_same_container_still_removes_it_fail(harness):
+def test_stale_cleanup_of_the_same_container_still_removes_it(harness):
     ctx = harness.container({})
     child = harness.start(ctx, "sleep", "30")
     ctx.stale = True
@@ -359,13 +359,13 @@ def test_blkio_throttle_is_written_for_a_real_device(harness):
     assert read(f"{cgroup_dir(ctx, 'blkio')}/blkio.throttle.read_bps_device") == f"{major}:{minor} 1048576"
 
 
-def test_blkio_throttle_on_a_missing_device_names_file_and_value_fail(harness):
+def test_blkio_throttle_on_a_missing_device_reports_file_and_value(harness):
     ctx = harness.container({"blkio_throttle_read_bps_device": [{"major": 254, "minor": 99, "rate": 1024}]})
     with pytest.raises(ContainerError, match=r"blkio.throttle.read_bps_device '254:99 1024': No such device"):
         harness.call("pre_clone", ctx)
 
 
-def test_a_cgroup_name_that_climbs_is_refused_even_unvalidated_fail(harness):
+def test_a_cgroup_name_that_climbs_is_refused_even_unvalidated(harness):
     ctx = harness.container({})
     ctx.config.sections["cgroups"]["name"] = "../../escape"  # past the config checks, as a buggy caller might
     with pytest.raises(ContainerError, match="must not climb out of its parent"):
@@ -412,7 +412,7 @@ def test_container_process_moves_itself_into_every_hierarchy(harness):
         os.waitpid(pid, 0)
 
 
-def test_without_process_created_post_clone_moves_the_process_fail(harness):
+def test_without_process_created_post_clone_moves_the_process(harness):
     """Twin: a process that did not move itself is in none of the cgroups until post_clone puts it there."""
     from libcontainer_cgroups.manager import recorded
 

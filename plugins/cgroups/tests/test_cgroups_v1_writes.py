@@ -66,7 +66,7 @@ def test_memsw_first_when_raising_memory_above_the_current_memsw(writes):
                        ("memory/memory.limit_in_bytes", str(32 * MB))]
 
 
-def test_memory_swap_without_swap_accounting_is_refused_fail(writes):
+def test_memory_swap_without_swap_accounting_is_refused(writes):
     (writes.tmp / "memory" / "memory.memsw.limit_in_bytes").unlink()
     with pytest.raises(ContainerError, match="memory_swap needs swap accounting"):
         writes({"memory": "32M", "memory_swap": "64M"})
@@ -86,13 +86,13 @@ def test_blkio_weight_falls_back_to_bfq(writes):
     assert ("blkio/blkio.bfq.weight", "500") in writes({"blkio_weight": 500})
 
 
-def test_blkio_weight_without_a_weight_file_is_refused_fail(writes):
+def test_blkio_weight_without_a_weight_file_is_refused(writes):
     (writes.tmp / "blkio" / "blkio.bfq.weight").unlink()
     with pytest.raises(ContainerError, match="blkio_weight is not supported here"):
         writes({"blkio_weight": 500})
 
 
-def test_a_refused_write_names_the_file_and_the_value_fail():
+def test_a_refused_write_reports_the_file_and_the_value():
     # /dev/full refuses every write (ENOSPC), as a cgroup file refuses a bad value.
     with pytest.raises(ContainerError) as info:
         write_value("/dev/full", 42)
@@ -100,7 +100,7 @@ def test_a_refused_write_names_the_file_and_the_value_fail():
     assert info.value.errno == errno.ENOSPC
 
 
-def test_a_missing_control_file_is_named_fail(tmp_path):
+def test_a_missing_control_file_is_reported_by_name(tmp_path):
     with pytest.raises(ContainerError, match=f"cgroups: {tmp_path}/pids.max: No such file or directory"):
         write_value(str(tmp_path / "pids.max"), 10)
 

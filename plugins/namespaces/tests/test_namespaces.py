@@ -52,7 +52,7 @@ def test_cgroup_namespace_makes_own_cgroup_the_root(container):
     assert all(line.endswith(":/") for line in r.stdout.splitlines()), r.stdout
 
 
-def test_cgroup_namespace_fail_without_it_shows_the_host_path(container):
+def test_without_a_cgroup_namespace_the_host_path_shows(container):
     container.write_config()
     r = container.exec("cat", "/proc/self/cgroup")
     assert any(not line.endswith(":/") for line in r.stdout.splitlines()) or os.readlink("/proc/self/ns/cgroup")
@@ -271,7 +271,7 @@ def test_rootless_join_enters_the_running_container(rootless_dir, how):
         _as_user(rootless_dir, "true")  # the next command cleans up after the killed nsinit
 
 
-def test_rootless_fail_without_user_namespace_is_a_clear_permission_error(rootless_dir):
+def test_rootless_without_user_namespace_reports_a_clear_permission_error(rootless_dir):
     _write(rootless_dir, {"namespaces": SAMPLE_NAMESPACES, "environment": ["PATH=/bin"]})
     r = _as_user(rootless_dir, "id")
     assert r.returncode == 125

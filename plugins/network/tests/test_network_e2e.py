@@ -89,7 +89,7 @@ def test_nsinit_container_on_bridge_pings_the_bridge_and_host_end_is_gone_after_
     assert host.veths() == []
 
 
-def test_nsinit_container_without_network_cannot_reach_the_bridge_fail(host, container):
+def test_nsinit_container_without_network_cannot_reach_the_bridge(host, container):
     write(container, LOOPBACK)
     result = nsinit_in(host, container, "ping", "-c1", "-W1", "198.18.0.1")
     assert result.returncode != 0
@@ -128,7 +128,7 @@ def test_nsinit_two_containers_ping_each_other(host, container, running, rootfs_
     assert result.returncode == 0, result.stderr + result.stdout
 
 
-def test_nsinit_missing_bridge_fails_start_and_creates_nothing_fail(host, container):
+def test_nsinit_missing_bridge_is_refused_and_creates_nothing(host, container):
     write(container, LOOPBACK, bridge_network("198.18.0.2/24", bridge="lctnobr"))
     result = nsinit_in(host, container, "true")
     assert result.returncode == 125
@@ -137,7 +137,7 @@ def test_nsinit_missing_bridge_fails_start_and_creates_nothing_fail(host, contai
     assert not (container.path / "state.json").exists()
 
 
-def test_nsinit_failure_inside_after_the_veth_was_made_removes_it_fail(host, container):
+def test_nsinit_failure_inside_after_the_veth_was_made_removes_it(host, container):
     routes = [{"destination": "10.99.0.0/16", "gateway": "192.0.2.1"}]
     write(container, LOOPBACK, bridge_network("198.18.0.2/24"), routes=routes)
     result = nsinit_in(host, container, "true")
@@ -177,7 +177,7 @@ def test_nsinit_joins_a_named_network_namespace(host, container):
         subprocess.run(["ip", "netns", "del", name])
 
 
-def test_nsinit_missing_named_network_namespace_is_a_clear_error_fail(host, container):
+def test_nsinit_missing_named_network_namespace_is_reported_by_name(host, container):
     namespaces = {k: v for k, v in SAMPLE_NAMESPACES.items() if k != "NEWNET"}
     container.write_config({"namespaces": namespaces, "environment": list(DEFAULT_ENV),
                             "networks": [{"type": "netns", "ns_path": "lctest-nope"}]})

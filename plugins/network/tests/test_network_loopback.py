@@ -63,13 +63,13 @@ def test_loopback_only_container_has_only_lo_up_and_no_pyroute2():
     assert found["pyroute2"] is False
 
 
-def test_veth_container_imports_pyroute2_fail():
+def test_veth_container_imports_pyroute2():
     found = run_lifecycle(config_doc(LOOPBACK, bridge_network("198.18.0.2/24")))
     assert found["pyroute2"] is True
     assert found["error"] == "network: bridge lctbr0 does not exist (networks[1])"
 
 
-def test_without_a_loopback_network_lo_stays_down_fail():
+def test_without_a_loopback_network_lo_stays_down():
     found = run_lifecycle({"namespaces": {"NEWNET": True}, "networks": []})
     assert found["links"] == ["lo"]
     assert found["lo_up"] is False
@@ -82,7 +82,7 @@ def test_loopback_mtu_is_set(boxes):
     assert lo["mtu"] == 1500 and "UP" in lo["flags"]
 
 
-def test_loopback_in_a_shared_network_namespace_is_left_alone_fail(boxes):
+def test_loopback_in_a_shared_network_namespace_is_left_alone(boxes):
     # NEWNET false: the namespace is nsinit's, not the container's to change.
     box, hooks = boxes(config_doc(dict(LOOPBACK, mtu=1500), newnet=False))
     box.inside(hooks, "container_init")
@@ -90,7 +90,7 @@ def test_loopback_in_a_shared_network_namespace_is_left_alone_fail(boxes):
     assert lo["mtu"] == 65536 and "UP" not in lo["flags"]
 
 
-def test_set_link_up_on_a_missing_interface_names_it_fail(boxes):
+def test_set_link_up_on_a_missing_interface_reports_it_by_name(boxes):
     box, _ = boxes(config_doc(LOOPBACK))
     with pytest.raises(Exception, match=r"SIOCGIFFLAGS lctnone: No such device"):
         box.inside(ifreq.set_link_up, "lctnone")

@@ -51,7 +51,7 @@ def test_third_party_type_is_found_through_the_plugin_manager():
     assert found["lctdummy"].interface
 
 
-def test_builtin_type_cannot_be_replaced_by_a_third_party_fail():
+def test_builtin_type_is_kept_when_a_third_party_registers_its_name():
     module = types.ModuleType("lct_replacer")
 
     @hookimpl
@@ -107,11 +107,11 @@ def test_installed_third_party_type_is_accepted_by_the_config_loader(tmp_path):
     assert _validate(doc, _installed(tmp_path)) == []
 
 
-def test_third_party_type_keys_are_checked_too_fail(tmp_path):
+def test_third_party_type_keys_are_checked_too(tmp_path):
     doc = {"namespaces": {"NEWNET": True}, "networks": [{"type": "lctdummy", "parnet": "lctbr0"}]}
     assert _validate(doc, _installed(tmp_path)) == ["$.networks[0].parnet: unknown key for a lctdummy network (did you mean parent?)"]
 
 
-def test_uninstalled_third_party_type_is_unknown_fail(tmp_path):
+def test_uninstalled_third_party_type_is_reported_unknown(tmp_path):
     doc = {"namespaces": {"NEWNET": True}, "networks": [{"type": "lctdummy"}]}
     assert _validate(doc, {}) == ["$.networks[0].type: unknown network type 'lctdummy' (known: loopback, netns, veth)"]

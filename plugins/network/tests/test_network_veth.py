@@ -19,7 +19,7 @@ def test_container_on_bridge_pings_the_bridge_address(host, boxes):
     assert box.ping("127.0.0.1")
 
 
-def test_container_without_network_hooks_cannot_ping_the_bridge_fail(host, boxes):
+def test_container_without_network_hooks_cannot_ping_the_bridge(host, boxes):
     box, _ = boxes(config_doc(LOOPBACK, bridge_network("198.18.0.2/24")))
     assert not box.ping("198.18.0.1")
     assert list(box.links()) == ["lo"]
@@ -35,7 +35,7 @@ def test_two_containers_on_the_bridge_ping_each_other(host, boxes):
     assert len(host.veths()) == 2
 
 
-def test_container_on_another_subnet_cannot_ping_fail(host, boxes):
+def test_container_on_another_subnet_cannot_ping(host, boxes):
     a, hooks_a = boxes(config_doc(bridge_network("198.18.0.2/24")))
     b, hooks_b = boxes(config_doc(bridge_network("198.19.0.3/24", gateway=None)))
     start(host, a, hooks_a)
@@ -63,7 +63,7 @@ def test_mtu_is_set_on_both_ends(host, boxes):
     assert host.link(box.ctx.resources["network"]["host_interfaces"][0])["mtu"] == 1400
 
 
-def test_mtu_mac_and_txqueuelen_left_out_keep_the_kernel_defaults_fail(host, boxes):
+def test_mtu_mac_and_txqueuelen_left_out_keep_the_kernel_defaults(host, boxes):
     net = bridge_network("198.18.0.2/24")
     del net["mtu"]
     box, hooks = boxes(config_doc(net))
@@ -109,7 +109,7 @@ def test_several_networks_give_eth0_and_eth1(host, boxes):
     assert len(host.veths()) == 2
 
 
-def test_one_network_gives_no_eth1_fail(host, boxes):
+def test_one_network_gives_no_eth1(host, boxes):
     host.add_bridge("lctbr1", "198.18.1.1/24")
     # No gateway: otherwise the host (which owns 198.18.1.1) answers through eth0.
     box, hooks = boxes(config_doc(LOOPBACK, bridge_network("198.18.0.2/24", gateway=None)))
@@ -137,7 +137,7 @@ def test_ipv6_address_gateway_and_route(host, boxes):
     assert box.ping("2001:db8::1")
 
 
-def test_ipv4_only_container_cannot_reach_ipv6_fail(host, boxes):
+def test_ipv4_only_container_cannot_reach_ipv6(host, boxes):
     box, hooks = boxes(config_doc(bridge_network("198.18.0.2/24")))
     start(host, box, hooks)
     assert not [a for a in box.links()["eth0"]["addr_info"] if a["family"] == "inet6" and a["scope"] == "global"]
@@ -163,7 +163,7 @@ def test_routes_are_added_as_configured(host, boxes):
     assert found["10.98.0.0/16"]["dev"] == "eth0" and found["10.98.0.0/16"]["prefsrc"] == "198.18.0.2"
 
 
-def test_route_via_unreachable_gateway_is_a_clear_error_fail(host, boxes):
+def test_route_via_unreachable_gateway_is_reported(host, boxes):
     routes = [{"destination": "10.99.0.0/16", "gateway": "192.0.2.1"}]
     box, hooks = boxes(config_doc(bridge_network("198.18.0.2/24"), routes=routes))
     host.run(hooks, "pre_clone", ctx=box.ctx)
@@ -182,7 +182,7 @@ def test_host_end_is_gone_after_post_exit(host, boxes):
     assert list(box.links()) == ["lo"]
 
 
-def test_host_end_stays_while_the_container_runs_fail(host, boxes):
+def test_host_end_stays_while_the_container_runs(host, boxes):
     box, hooks = boxes(config_doc(bridge_network("198.18.0.2/24")))
     start(host, box, hooks)
     assert host.veths() == box.ctx.resources["network"]["host_interfaces"]
@@ -209,7 +209,7 @@ def test_stale_cleanup_from_another_process_removes_the_host_end(host, boxes, pl
     assert host.veths() == []
 
 
-def test_missing_bridge_is_refused_before_anything_is_created_fail(host, boxes):
+def test_missing_bridge_is_refused_before_anything_is_created(host, boxes):
     box, hooks = boxes(config_doc(bridge_network("198.18.0.2/24", bridge="lctnobr")))
     with pytest.raises(ContainerError, match=r"^network: bridge lctnobr does not exist \(networks\[0\]\)$"):
         host.run(hooks, "pre_clone", ctx=box.ctx)
@@ -217,14 +217,14 @@ def test_missing_bridge_is_refused_before_anything_is_created_fail(host, boxes):
     assert "network" not in box.ctx.resources
 
 
-def test_interface_that_is_not_a_bridge_is_refused_fail(host, boxes):
+def test_interface_that_is_not_a_bridge_is_refused(host, boxes):
     host.ip("link", "add", "lctx0", "type", "veth", "peer", "name", "lctx1")
     box, hooks = boxes(config_doc(bridge_network("198.18.0.2/24", bridge="lctx0")))
     with pytest.raises(ContainerError, match=r"lctx0 is not a bridge but a veth interface"):
         host.run(hooks, "pre_clone", ctx=box.ctx)
 
 
-def test_failure_after_a_veth_was_made_is_cleaned_by_post_exit_fail(host, boxes):
+def test_failure_after_a_veth_was_made_is_cleaned_by_post_exit(host, boxes):
     host.add_bridge("lctbr1")
     box, hooks = boxes(config_doc(bridge_network("198.18.0.2/24"), bridge_network("198.18.1.2/24", bridge="lctbr1", gateway=None)))
     host.run(hooks, "pre_clone", ctx=box.ctx)
@@ -237,7 +237,7 @@ def test_failure_after_a_veth_was_made_is_cleaned_by_post_exit_fail(host, boxes)
     assert host.veths() == []
 
 
-def test_missing_net_admin_is_a_clear_error_fail(host, boxes):
+def test_missing_net_admin_is_reported(host, boxes):
     box, hooks = boxes(config_doc(bridge_network("198.18.0.2/24")))
 
     def as_nobody():

@@ -45,7 +45,7 @@ def test_bad_limits_are_named_with_their_path(section, expected):
     assert any(p.startswith(expected) for p in found), found
 
 
-def test_soft_at_most_hard_is_accepted_fail():
+def test_soft_at_most_hard_is_accepted():
     """Twin: equal, lower, and unlimited hard limits are fine."""
     load([{"type": "NOFILE", "soft": 4, "hard": 4}, {"type": "CPU", "soft": 1, "hard": "unlimited"}])
 

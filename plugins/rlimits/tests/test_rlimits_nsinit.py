@@ -34,7 +34,7 @@ def test_ulimit_inside_shows_the_configured_soft_and_hard_values(box):
     assert ulimits(box) == ["321", "654"]
 
 
-def test_without_the_key_the_limits_are_nsinits_fail(box):
+def test_without_the_key_the_limits_are_nsinits(box):
     box.write_config()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     assert ulimits(box) == [str(soft), str(hard)]
@@ -69,7 +69,7 @@ def test_hard_limit_above_nsinits_in_a_user_namespace_is_one_clear_line(box):
     assert not (box.path / "pid").exists() and not (box.path / "state.json").exists()
 
 
-def test_hard_limit_within_nsinits_in_a_user_namespace_is_set_fail(box):
+def test_hard_limit_within_nsinits_in_a_user_namespace_is_set(box):
     """Twin: lowering in the same user namespace is allowed."""
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     box.write_config(rlimits=[{"type": "NOFILE", "soft": 64, "hard": hard - 1}], **USERNS)

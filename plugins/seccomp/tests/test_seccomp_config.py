@@ -187,7 +187,7 @@ def test_runtime_call_under_a_condition_is_not_reported():
     assert blocked_runtime_calls(section) == []
 
 
-def test_runtime_call_denied_outright_is_reported_fail():
+def test_runtime_call_denied_outright_is_reported():
     section = {"default_action": "allow", "syscalls": [{"names": ["ioctl"], "action": "errno"}]}
     assert blocked_runtime_calls(section) == ["ioctl"]
 
@@ -299,7 +299,7 @@ def test_filter_refused_with_eacces_is_loaded_again_with_no_new_privs():
     assert (filt.loads, sysc.no_new_privs) == (2, True)
 
 
-def test_other_load_error_is_raised_without_setting_no_new_privs_fail():
+def test_other_load_error_is_raised_without_setting_no_new_privs():
     filt, sysc = FakeFilter(errno.EFAULT), FakeSyscalls()
     with pytest.raises(libseccomp.LibseccompError, match="seccomp_load: Bad address"):
         seccomp_filter.install(filt, sysc)
@@ -316,7 +316,7 @@ def test_importing_the_plugin_does_not_load_libseccomp():
     assert out.split() == ["False", "False"]
 
 
-def test_loading_libseccomp_maps_it_fail():
+def test_loading_libseccomp_maps_it():
     libseccomp.load()
     assert libseccomp.is_loaded() and "libseccomp.so" in Path("/proc/self/maps").read_text()
 

@@ -59,7 +59,7 @@ def test_mkdir_fails_with_eperm_while_everything_else_works(box):
     assert not (box.path / "tmp" / "made").exists()
 
 
-def test_mkdir_works_without_the_profile_fail(box):
+def test_without_the_profile_mkdir_works(box):
     box.write_config()
     result = box.exec("sh", "-c", "mkdir /tmp/made")
     assert result.returncode == 0, result.stderr
@@ -72,7 +72,7 @@ def test_filter_is_in_the_kernels_status_of_the_process(box):
     assert fields["Seccomp"] == 2 and fields["Seccomp_filters"] == 1  # SECCOMP_MODE_FILTER (proc(5))
 
 
-def test_process_without_the_profile_has_no_filter_fail(box):
+def test_process_without_the_profile_has_no_filter(box):
     box.write_config()
     assert status_fields(box.exec(*STATUS).stdout)["Seccomp"] == 0
 
@@ -105,7 +105,7 @@ def test_default_deny_profile_with_an_allow_list_runs_its_command(box):
     assert (result.returncode, result.stdout) == (0, "allowed\n"), result.stderr
 
 
-def test_default_deny_profile_without_write_silences_echo_fail(box):
+def test_default_deny_profile_without_write_silences_echo(box):
     box.write_config(seccomp=default_deny(list(RUNTIME_CALLS) + [n for n in BUSYBOX_ECHO if n != "write"]))
     result = box.exec("echo", "allowed")
     assert result.returncode != 0 and result.stdout == ""
@@ -137,7 +137,7 @@ def test_killing_action_ends_the_command_with_sigsys(box, action):
     assert not (box.path / "tmp" / "made").exists()
 
 
-def test_killing_action_spares_other_calls_fail(box):
+def test_killing_action_spares_other_calls(box):
     box.write_config(seccomp={"default_action": "allow", "syscalls": [{"names": ["rmdir"], "action": "kill"}]})
     assert box.exec("mkdir", "/tmp/made").returncode == 0
 
@@ -159,7 +159,7 @@ def test_non_root_user_gets_no_new_privs_to_load_the_filter(box):
     assert "Operation not permitted" in result.stderr
 
 
-def test_root_keeping_sys_admin_loads_the_filter_without_no_new_privs_fail(box):
+def test_root_keeping_sys_admin_loads_the_filter_without_no_new_privs(box):
     box.write_config(seccomp=DENY_MKDIR)
     assert status_fields(box.exec(*STATUS).stdout) == {"NoNewPrivs": 0, "Seccomp": 2, "Seccomp_filters": 1}
 
@@ -323,7 +323,7 @@ def test_profile_libseccomp_rejects_fails_on_the_host_before_the_container_exist
     assert nothing_left(box)
 
 
-def test_same_conditions_with_the_same_action_are_accepted_fail(box):
+def test_same_conditions_with_the_same_action_are_accepted(box):
     same = [{"index": 1, "op": "eq", "value": 0o700}]
     box.write_config(seccomp={"default_action": "allow", "syscalls": [
         {"names": ["chmod"], "action": "errno", "args": same}, {"names": ["chmod"], "action": "errno", "args": same}]})
@@ -342,7 +342,7 @@ def test_a_filter_that_kills_the_setup_is_named_in_the_error(box):
     assert nothing_left(box)
 
 
-def test_a_filter_sparing_the_setup_runs_the_command_fail(box):
+def test_a_filter_sparing_the_setup_runs_the_command(box):
     """Twin: the same rule on a call the setup does not make lets the command run."""
     spared = {"default_action": "allow",
               "syscalls": [{"names": ["mknodat"], "action": "kill_process", "args": [{"index": 2, "op": "ge", "value": 0}]}]}
