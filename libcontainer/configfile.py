@@ -227,29 +227,59 @@ def _count_values(doc: Any, budget: int) -> int:
 
 
 def parse_config(doc: Any, source: str, plugins: Plugins) -> Config:
-    """Validate and normalise ``doc`` against every plugin's schema, then their cross-field checks."""
+    """Validate and normalise ``doc`` against every plugin's schema, then their cross-field checks.
+
+    Every problem is reported at once: the schema problems of every key, then
+    the cross-field checks of every plugin whose own keys passed the schema
+    (a check reading its own malformed key would misreport it).  The checks
+    see the keys that passed; the others are absent from their ``config``.
+    """
     if not isinstance(doc, dict):
         raise ConfigError(source, [ConfigProblem("$", f"the top level must be a mapping of config keys, got {describe(doc)}")])
     plugins.require(doc)  # import the (deferred) plugins that own its keys
     problems: list[ConfigProblem] = []
     canonical: dict[str, Any] = {}
+    malformed: set[str] = set()  # plugins owning a key with schema problems
     for key, value in doc.items():  # in the document's order, so problems are too
         where = join_path("$", key)
         if not (isinstance(key, str) and key in plugins.owners):
             problems.append(ConfigProblem(where, _unowned_key_message(key, plugins)))
             continue
         try:
-            canonical[key], found = validate(value, plugins.schemas[key], plugins.formats, where)
+            value, found = validate(value, plugins.schemas[key], plugins.formats, where)
         except RecursionError:
             found = [ConfigProblem(where, "nested too deeply")]
-        problems += found
-    if problems:
-        raise ConfigError(source, problems)
+        if found:
+            problems += found
+            malformed.add(plugins.owners[key])
+        else:
+            canonical[key] = value
+    # The core's checks each read one key of its own: they run beside a bad one.
+    malformed.discard(_core_name())
     config = Config.from_dict(canonical)
-    problems = _cross_field_problems(config, canonical, plugins)
+    problems += _in_document_order(_cross_field_problems(config, canonical, plugins, malformed), doc)
     if problems:
         raise ConfigError(source, problems)
     return config
+
+
+def _core_name() -> str:
+    from .plugins import CORE_PLUGIN
+
+    return CORE_PLUGIN
+
+
+def _in_document_order(problems: list[ConfigProblem], doc: dict[str, Any]) -> list[ConfigProblem]:
+    """Sorted by the position of their top-level key in ``doc`` (stable; problems at ``$`` last)."""
+    prefixes = [join_path("$", key) for key in doc]
+
+    def position(problem: ConfigProblem) -> int:
+        for i, prefix in enumerate(prefixes):
+            if problem.path == prefix or problem.path.startswith((prefix + ".", prefix + "[")):
+                return i
+        return len(prefixes)
+
+    return sorted(problems, key=position)
 
 
 def _unowned_key_message(key: Any, plugins: Plugins) -> str:
@@ -264,15 +294,25 @@ def _unowned_key_message(key: Any, plugins: Plugins) -> str:
     return message
 
 
-def _cross_field_problems(config: Config, doc: dict[str, Any], plugins: Plugins) -> list[ConfigProblem]:
+def _cross_field_problems(config: Config, doc: dict[str, Any], plugins: Plugins,
+                          skipped: set[str]) -> list[ConfigProblem]:
+    """Every active plugin's cross-field problems but ``skipped``'s; a check that crashes is one problem."""
+    hook = "libcontainer_validate_config"
+    active = plugins.active(doc) - skipped
     problems: list[ConfigProblem] = []
-    try:
-        results = plugins.call("libcontainer_validate_config", plugins.active(doc), config=config)
-    except LibcontainerError as e:  # a plugin's check crashed: report it, with the others' silence
-        return [ConfigProblem("$", f"cannot validate: {e}")]
-    for result in results:
-        for problem in result if isinstance(result, (list, tuple)) else [result]:
-            problems.append(problem if isinstance(problem, ConfigProblem) else ConfigProblem("$", str(problem)))
+    # One call per plugin, in pluggy's order: a crash in one does not hide the others' findings.
+    for impl in reversed(getattr(plugins.pm.hook, hook).get_hookimpls()):
+        name = plugins.pm.get_name(impl.plugin)
+        if name not in active:
+            continue
+        try:
+            results = plugins.call(hook, {name}, config=config)
+        except LibcontainerError as e:
+            problems.append(ConfigProblem("$", f"cannot validate: {e}"))
+            continue
+        for result in results:
+            for problem in result if isinstance(result, (list, tuple)) else [result]:
+                problems.append(problem if isinstance(problem, ConfigProblem) else ConfigProblem("$", str(problem)))
     return problems
 
 

@@ -269,6 +269,8 @@ def _check_object(value: dict, schema: dict, path: str, out: list[ConfigProblem]
             before = len(out)
             canonical = _check(key, names, where, out, formats)
             if len(out) > before:
+                if not props and isinstance(extra, dict):  # every value has one schema: check it, whatever the key
+                    _check(item, extra, where, out, formats)
                 continue
             if canonical in written:
                 out.append(ConfigProblem(where, f"duplicate key: {key!r} means the same as {written[canonical]!r}"))
