@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .config import Config
-from .errors import ConfigError, ConfigProblem, LibcontainerError
+from .errors import ConfigError, ConfigProblem, ContainerError, PluginError
 from .validate import closest, describe, join_path, validate
 
 if TYPE_CHECKING:
@@ -297,23 +297,49 @@ def _unowned_key_message(key: Any, plugins: Plugins) -> str:
 def _cross_field_problems(config: Config, doc: dict[str, Any], plugins: Plugins,
                           skipped: set[str]) -> list[ConfigProblem]:
     """Every active plugin's cross-field problems but ``skipped``'s; a check that crashes is one problem."""
-    hook = "libcontainer_validate_config"
+    from .plugins import _describe
+
     active = plugins.active(doc) - skipped
+    args = {"config": config, "hook": _LoadingRelay(plugins)}
     problems: list[ConfigProblem] = []
-    # One call per plugin, in pluggy's order: a crash in one does not hide the others' findings.
-    for impl in reversed(getattr(plugins.pm.hook, hook).get_hookimpls()):
+    # Each plugin on its own, in pluggy's order, so that a crash in one does not
+    # hide the others' findings.  Not through Plugins.call, whose first
+    # parameter is also named ``hook``.
+    for impl in reversed(plugins.pm.hook.libcontainer_validate_config.get_hookimpls()):
         name = plugins.pm.get_name(impl.plugin)
         if name not in active:
             continue
         try:
-            results = plugins.call(hook, {name}, config=config)
-        except LibcontainerError as e:
+            result = impl.function(**{a: args[a] for a in impl.argnames})
+        except ContainerError as e:
             problems.append(ConfigProblem("$", f"cannot validate: {e}"))
             continue
-        for result in results:
-            for problem in result if isinstance(result, (list, tuple)) else [result]:
-                problems.append(problem if isinstance(problem, ConfigProblem) else ConfigProblem("$", str(problem)))
+        except Exception as e:  # a plugin's bug: name it, do not crash
+            problems.append(ConfigProblem("$", f"cannot validate: {PluginError(name, 'validate_config', _describe(e))}"))
+            continue
+        for problem in result if isinstance(result, (list, tuple)) else [] if result is None else [result]:
+            problems.append(problem if isinstance(problem, ConfigProblem) else ConfigProblem("$", str(problem)))
     return problems
+
+
+class _LoadingRelay:
+    """The plugin manager's hook relay (``pm.hook``) as the cross-field checks get it.
+
+    A hook that the core does not specify is one plugin asking the others (the
+    network plugin's types): any deferred plugin may implement it, so they are
+    imported first.  The checks then find what the engine's hooks will, since
+    ``container.hook`` is the same manager's relay.
+    """
+
+    def __init__(self, plugins: Plugins) -> None:
+        self._plugins = plugins
+
+    def __getattr__(self, name: str) -> Any:
+        from . import hookspecs
+
+        if self._plugins.deferred and not hasattr(hookspecs, name):
+            self._plugins.load_all()
+        return getattr(self._plugins.pm.hook, name)
 
 
 def load_config(path: str | os.PathLike, plugins: Plugins | None = None) -> Config:

@@ -111,13 +111,16 @@ def libcontainer_config_formats() -> dict[str, Callable[[Any], Any]]:
 
 
 @hookspec
-def libcontainer_validate_config(config: Config) -> list[ConfigProblem] | None:
+def libcontainer_validate_config(config: Config, hook: Any) -> list[ConfigProblem] | None:
     """Checks that span several fields, after the schema has passed.
 
     Return a list of :class:`~libcontainer.errors.ConfigProblem` (JSON path
     and message, such as ``$.hostname: unable to set hostname without a private
     UTS namespace``); every problem of every plugin is reported at once.
     Called for active plugins only, on the host; must not touch the system.
+    It runs once the plugin's own keys have passed the schema, even when
+    others have not (those are then absent from ``config``), and ``hook`` is
+    the plugin manager's hook relay, as ``container.hook`` is in later hooks.
     """
 
 

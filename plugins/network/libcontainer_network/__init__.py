@@ -27,11 +27,13 @@ PLUGIN = "network"
 CAP_NET_ADMIN = 12  # linux/capability.h
 
 
-def plan(sections: dict[str, Any], strict: bool = True) -> list[tuple[Strategy, Network, int]]:
+def plan(sections: dict[str, Any], hook: Any, strict: bool = True) -> list[tuple[Strategy, Network, int]]:
     """Each network with its strategy and list position, interface names assigned.
 
-    An unknown type is an error, or skipped when not ``strict`` (cleanup after
-    a plugin that provided it was uninstalled).
+    Types other than the built-in ones are asked of ``hook``, the plugin
+    manager's hook relay (``container.hook``).  An unknown type is an error,
+    or skipped when not ``strict`` (cleanup after a plugin that provided it
+    was uninstalled).
     """
     from libcontainer.errors import ContainerError
 
@@ -40,7 +42,7 @@ def plan(sections: dict[str, Any], strict: bool = True) -> list[tuple[Strategy, 
     from .validate import assign_names
 
     networks = networks_of(sections)
-    strategies = registry.resolve({n.type for n in networks})
+    strategies = registry.resolve({n.type for n in networks}, hook)
     steps = []
     for i, net in enumerate(assign_names(networks, strategies)):
         if net.type not in strategies:
@@ -87,16 +89,17 @@ def libcontainer_config_formats() -> dict[str, Any]:
 
 
 @hookimpl
-def libcontainer_validate_config(config: Config) -> list[ConfigProblem]:
+def libcontainer_validate_config(config: Config, hook: Any) -> list[ConfigProblem]:
     from . import registry
     from .validate import check_config
 
-    return check_config(config.sections, registry.resolve, registry.known_names)
+    return check_config(config.sections, lambda names: registry.resolve(names, hook),
+                        lambda: registry.known_names(hook))
 
 
 @hookimpl
 def libcontainer_namespaces(container: ContainerContext) -> list[Namespace]:
-    found = (strategy.namespace(net) for strategy, net, _ in plan(container.config.sections))
+    found = (strategy.namespace(net) for strategy, net, _ in plan(container.config.sections, container.hook))
     return [ns for ns in found if ns is not None]
 
 
@@ -104,7 +107,7 @@ def libcontainer_namespaces(container: ContainerContext) -> list[Namespace]:
 def libcontainer_pre_clone(container: ContainerContext) -> None:
     from libcontainer.errors import ContainerError
 
-    steps = plan(container.config.sections)
+    steps = plan(container.config.sections, container.hook)
     # Refuse before anything exists: nothing to roll back (the bridge and
     # namespace checks are in each strategy's check()).
     if any(s.needs_net_admin for s, _, _ in steps) and not has_capability(CAP_NET_ADMIN):
@@ -115,7 +118,7 @@ def libcontainer_pre_clone(container: ContainerContext) -> None:
 
 @hookimpl
 def libcontainer_post_clone(container: ContainerContext, pid: int) -> None:
-    for strategy, net, i in plan(container.config.sections):
+    for strategy, net, i in plan(container.config.sections, container.hook):
         strategy.create(container, pid, net, i)
 
 
@@ -124,7 +127,7 @@ def libcontainer_container_init(container: ContainerContext) -> None:
     from .config import new_netns_requested, routes_of
 
     sections = container.config.sections
-    for strategy, net, i in plan(sections):
+    for strategy, net, i in plan(sections, container.hook):
         strategy.initialize(container, net, i)
     # Routes last: their interfaces and gateways must exist and be up.
     routes = routes_of(sections)
@@ -147,7 +150,7 @@ def libcontainer_post_exit(container: ContainerContext) -> None:
 
         delete_links(present)
     first_error: Exception | None = None
-    for strategy, net, i in plan(container.config.sections, strict=False):
+    for strategy, net, i in plan(container.config.sections, container.hook, strict=False):
         try:
             strategy.destroy(container, net, i)
         except Exception as e:  # every type cleans up even when one fails

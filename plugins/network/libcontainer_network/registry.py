@@ -1,9 +1,11 @@
 """Which network types exist: the built-in ones, then those other plugins register.
 
-Types come from the ``libcontainer_network_types`` hook.  Hooks receive no
-plugin manager, so when none is passed in, the plugins of the
-``libcontainer.plugins`` entry-point group are asked directly; that scan runs
-only for a type that is not built in, so loopback, veth and netns cost nothing.
+Types come from the ``libcontainer_network_types`` hook, asked through the
+plugin manager's hook relay that hooks receive (``container.hook``, or the
+``hook`` argument of ``libcontainer_validate_config``): so exactly the plugins
+of that manager are asked, from entry points or ``get_plugin_manager(extra=...)``.
+The relay is asked only for a type that is not built in, so loopback, veth and
+netns cost nothing; without a relay only the built-in types are known.
 """
 
 from __future__ import annotations
@@ -44,37 +46,20 @@ def _merge(results: list[dict[str, Any] | None]) -> dict[str, Strategy]:
 
 
 def types_from_hook(hook: Any) -> dict[str, Strategy]:
-    """Every type, asking a pluggy hook relay (``pm.hook``) whose specs include ours."""
+    """Every type, asking a pluggy hook relay (``pm.hook``) whose specs include ours; None: the built-in ones."""
+    if hook is None:
+        return builtin_types()
     return _merge([builtin_types(), *hook.libcontainer_network_types()])
 
 
-def types_from_entry_points() -> dict[str, Strategy]:
-    """Every type, asking each installed libcontainer plugin that implements the hook."""
-    from importlib.metadata import entry_points
-
-    from libcontainer.plugins import ENTRY_POINT_GROUP
-
-    results: list[dict[str, Any] | None] = [builtin_types()]
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        try:
-            plugin = ep.load()
-        except Exception:  # the core reports plugins that fail to load
-            continue
-        impl = getattr(plugin, "libcontainer_network_types", None)
-        if callable(impl):
-            results.append(impl())
-    return _merge(results)
-
-
-def resolve(names: set[str], hook: Any = None) -> dict[str, Strategy]:
+def resolve(names: set[str], hook: Any) -> dict[str, Strategy]:
     """Strategies for the given type names (unknown names are left out)."""
     types = builtin_types(names)
     if names - set(BUILTIN_TYPES):
-        types = types_from_hook(hook) if hook is not None else types_from_entry_points()
+        types = types_from_hook(hook)
     return {n: types[n] for n in names if n in types}
 
 
-def known_names(hook: Any = None) -> list[str]:
+def known_names(hook: Any) -> list[str]:
     """Every registered type name, for error messages."""
-    types = types_from_hook(hook) if hook is not None else types_from_entry_points()
-    return sorted(types)
+    return sorted(types_from_hook(hook))

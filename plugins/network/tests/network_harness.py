@@ -173,7 +173,8 @@ def config_doc(*networks: dict[str, Any], routes: list[dict[str, Any]] | None = 
 def make_context(plugins: Any, doc: dict[str, Any], root: Path) -> ContainerContext:
     """A context as the engine makes it, from a document that passes the real config loader."""
     config = parse_config(doc, "<test>", plugins)
-    return ContainerContext(config=config, root=root, rootfs=root, id="lctest", process=Process(args=["true"], env=[]))
+    return ContainerContext(config=config, root=root, rootfs=root, id="lctest", process=Process(args=["true"], env=[]),
+                            hook=plugins.pm.hook)
 
 
 class Hooks:

@@ -174,7 +174,7 @@ def test_every_problem_is_reported_at_once(plugins):
 
 def test_default_interface_names_count_interface_networks_only(plugins):
     config = parse_config(config_doc(LOOPBACK, bridge_network("198.18.0.2/24"), bridge_network("198.18.1.2/24", gateway=None)), "c", plugins)
-    assert [net.name for _, net, _ in plan(config.sections)] == [None, "eth0", "eth1"]
+    assert [net.name for _, net, _ in plan(config.sections, plugins.pm.hook)] == [None, "eth0", "eth1"]
 
 
 def test_host_interface_names_are_unique_and_fit_ifnamsiz():

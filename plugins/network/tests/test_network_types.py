@@ -63,55 +63,211 @@ def test_builtin_type_is_kept_when_a_third_party_registers_its_name():
     assert registry.types_from_hook(plugins.pm.hook)["veth"].needs_net_admin
 
 
-def test_builtin_types_resolve_without_scanning_entry_points(monkeypatch):
-    def boom():
-        raise AssertionError("entry points scanned")
+class _Unasked:
+    """A hook relay that must not be asked."""
 
-    monkeypatch.setattr(registry, "types_from_entry_points", boom)
-    assert sorted(registry.resolve({"loopback", "veth"})) == ["loopback", "veth"]
-
-
-def _installed(tmp_path) -> dict:
-    """A site directory holding the third party's module and its entry point, as pip would install it."""
-    (tmp_path / "lct_dummy_plugin.py").write_text(THIRD_PARTY)
-    info = tmp_path / "lct_dummy_plugin-0.1.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: lct-dummy-plugin\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text("[libcontainer.plugins]\nlctdummy = lct_dummy_plugin\n")
-    return {"PYTHONPATH": str(tmp_path)}
+    def __getattr__(self, name):
+        raise AssertionError(f"hook relay asked for {name}")
 
 
-VALIDATE = textwrap.dedent("""
+def test_builtin_types_resolve_without_asking_the_hook_relay():
+    assert sorted(registry.resolve({"loopback", "veth"}, _Unasked())) == ["loopback", "veth"]
+
+
+def test_without_a_hook_relay_only_the_builtin_types_are_known():
+    assert sorted(registry.resolve({"loopback", "lctdummy"}, None)) == ["loopback"]
+    assert registry.known_names(None) == ["loopback", "netns", "veth"]
+
+
+# -- a type registered only through get_plugin_manager(extra=...) ----------------------
+
+
+class Recorder(Strategy):
+    """A type that does nothing but note which of its steps ran, and where."""
+
+    needs_new_netns = True
+
+    def __init__(self, log):
+        self.log = log
+
+    def check(self, container, network, index):
+        self.log.append("check")
+
+    def create(self, container, pid, network, index):
+        self.log.append("create")
+
+    def initialize(self, container, network, index):
+        self.log.append("initialize")
+
+    def destroy(self, container, network, index):
+        self.log.append("destroy")
+
+
+def _extra(log, strategy=Recorder) -> types.ModuleType:
+    """A plugin module providing ``lctextra``, to be registered through ``extra=`` only."""
+    module = types.ModuleType("lct_extra_plugin")
+
+    @hookimpl
+    def libcontainer_network_types():
+        return {"lctextra": strategy(log)}
+
+    module.libcontainer_network_types = libcontainer_network_types
+    return module
+
+
+EXTRA_DOC = {"namespaces": {"NEWNET": True}, "networks": [{"type": "loopback"}, {"type": "lctextra"}]}
+
+
+def test_a_type_registered_through_extra_passes_validation(monkeypatch):
+    from libcontainer.configfile import parse_config
+
+    plugins = get_plugin_manager(extra=[("lctextra", _extra([]))])
+    assert parse_config(EXTRA_DOC, "c.json", plugins).sections["networks"][1] == {"type": "lctextra"}
+
+
+def test_a_type_registered_through_extra_is_unknown_to_another_manager():
+    """Twin: the same config with a manager that does not hold the extra plugin."""
+    from libcontainer.configfile import parse_config
+    from libcontainer.errors import ConfigError
+
+    with pytest.raises(ConfigError) as e:
+        parse_config(EXTRA_DOC, "c.json", get_plugin_manager())
+    assert [str(p) for p in e.value.problems] == [
+        "$.networks[1].type: unknown network type 'lctextra' (known: loopback, netns, veth)"]
+
+
+def test_network_types_are_not_found_by_rescanning_entry_points(monkeypatch):
+    import importlib.metadata
+
+    from libcontainer.configfile import parse_config
+
+    plugins = get_plugin_manager(extra=[("lctextra", _extra([]))])
+
+    def boom(*args, **kwargs):
+        raise AssertionError("entry points rescanned")
+
+    monkeypatch.setattr(importlib.metadata, "entry_points", boom)
+    parse_config(EXTRA_DOC, "c.json", plugins)
+
+
+def test_start_and_cleanup_find_the_extra_type_through_the_hook_relay(tmp_path):
+    """The host-side hooks as the engine calls them, with the context's relay: check, create, destroy."""
+    import libcontainer_network as network
+    from libcontainer.configfile import parse_config
+    from libcontainer.context import ContainerContext, Process
+
+    log: list[str] = []
+    plugins = get_plugin_manager(extra=[("lctextra", _extra(log))])
+    ctx = ContainerContext(config=parse_config(EXTRA_DOC, "c.json", plugins), root=tmp_path, rootfs=tmp_path,
+                           id="lctest", process=Process(args=["true"], env=[]), hook=plugins.pm.hook)
+    network.libcontainer_pre_clone(ctx)
+    network.libcontainer_post_clone(ctx, 1)
+    network.libcontainer_post_exit(ctx)
+    assert log == ["check", "create", "destroy"]
+
+
+def test_a_context_without_the_relay_refuses_the_extra_type_by_name(tmp_path):
+    import libcontainer_network as network
+    from libcontainer.configfile import parse_config
+    from libcontainer.context import ContainerContext, Process
+    from libcontainer.errors import ContainerError
+
+    plugins = get_plugin_manager(extra=[("lctextra", _extra([]))])
+    ctx = ContainerContext(config=parse_config(EXTRA_DOC, "c.json", plugins), root=tmp_path, rootfs=tmp_path,
+                           id="lctest", process=Process(args=["true"], env=[]))
+    with pytest.raises(ContainerError, match=r"unknown network type 'lctextra' \(networks\[1\]\)"):
+        network.libcontainer_pre_clone(ctx)
+
+
+# -- a deferred plugin (lazy loading) that provides a type -------------------------------
+
+KEYED = textwrap.dedent('''
+    """Owns a key (so a lazy manager defers it) and provides the lctkeyed network type."""
+    from libcontainer.plugins import hookimpl
+    from libcontainer_network.strategies import Strategy
+
+
+    @hookimpl
+    def libcontainer_config_schema():
+        return {"lct_keyed": {"type": "boolean"}}
+
+
+    @hookimpl
+    def libcontainer_network_types():
+        return {"lctkeyed": Strategy()}
+''')
+
+LAZY_VALIDATE = textwrap.dedent("""
     import json, sys
     from libcontainer.configfile import parse_config
     from libcontainer.errors import ConfigError
     from libcontainer.plugins import get_plugin_manager
+    plugins = get_plugin_manager(lazy=True)
+    deferred = "lctkeyed" in plugins.deferred
     try:
-        parse_config(json.loads(sys.argv[1]), "c.json", get_plugin_manager())
-        print(json.dumps([]))
+        parse_config(json.loads(sys.argv[1]), "c.json", plugins)
+        problems = []
     except ConfigError as e:
-        print(json.dumps([str(p) for p in e.problems]))
+        problems = [str(p) for p in e.problems]
+    print(json.dumps(dict(deferred=deferred, problems=problems, imported="lct_keyed_plugin" in sys.modules,
+                          relay=any("lctkeyed" in r for r in plugins.pm.hook.libcontainer_network_types()))))
 """)
 
 
-def _validate(doc, env) -> list[str]:
+def _lazy_validate(doc, tmp_path) -> dict:
     import os
 
-    out = subprocess.run([sys.executable, "-c", VALIDATE, json.dumps(doc)], capture_output=True, text=True,
-                         check=True, env={**os.environ, **env})
+    site = tmp_path / "site"
+    if not site.exists():
+        site.mkdir()
+        (site / "lct_keyed_plugin.py").write_text(KEYED)
+        info = site / "lct_keyed_plugin-0.1.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text("Metadata-Version: 2.1\nName: lct-keyed-plugin\nVersion: 0.1\n")
+        (info / "entry_points.txt").write_text("[libcontainer.plugins]\nlctkeyed = lct_keyed_plugin\n")
+    env = {**os.environ, "PYTHONPATH": str(site), "LIBCONTAINER_PLUGIN_CACHE": str(tmp_path / "cache" / "plugins.json")}
+    out = subprocess.run([sys.executable, "-c", LAZY_VALIDATE, json.dumps(doc)], capture_output=True, text=True,
+                         env=env, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)
 
 
-def test_installed_third_party_type_is_accepted_by_the_config_loader(tmp_path):
-    doc = {"namespaces": {"NEWNET": True}, "networks": [{"type": "lctdummy", "address": "198.18.0.2/24", "parent": "lctbr0"}]}
-    assert _validate(doc, _installed(tmp_path)) == []
+def test_a_deferred_plugin_is_imported_when_the_config_uses_its_network_type(tmp_path):
+    doc = {"namespaces": {"NEWNET": True}, "networks": [{"type": "lctkeyed"}]}
+    _lazy_validate({}, tmp_path)  # the first run (a cache miss) imports every plugin and records their keys
+    out = _lazy_validate(doc, tmp_path)
+    assert out["deferred"] and out["imported"] and out["problems"] == []
+    assert out["relay"]  # registered in the manager: the engine's container.hook finds the type at start
 
 
-def test_third_party_type_keys_are_checked_too(tmp_path):
-    doc = {"namespaces": {"NEWNET": True}, "networks": [{"type": "lctdummy", "parnet": "lctbr0"}]}
-    assert _validate(doc, _installed(tmp_path)) == ["$.networks[0].parnet: unknown key for a lctdummy network (did you mean parent?)"]
+def test_a_deferred_plugin_providing_a_type_the_config_does_not_use_stays_unimported(tmp_path):
+    """Twin: the same plugin, a config with built-in types only."""
+    doc = {"namespaces": {"NEWNET": True}, "networks": [{"type": "loopback"}]}
+    _lazy_validate({}, tmp_path)
+    out = _lazy_validate(doc, tmp_path)
+    assert out["deferred"] and not out["imported"] and out["problems"] == []
 
 
-def test_uninstalled_third_party_type_is_reported_unknown(tmp_path):
-    doc = {"namespaces": {"NEWNET": True}, "networks": [{"type": "lctdummy"}]}
-    assert _validate(doc, {}) == ["$.networks[0].type: unknown network type 'lctdummy' (known: loopback, netns, veth)"]
+class MarkingRecorder(Recorder):
+    """initialize runs in the container's setup process: it leaves its network namespace in a file."""
+
+    def initialize(self, container, network, index):
+        import os
+
+        (container.root / "lctextra-initialized").write_text(os.readlink("/proc/self/ns/net"))
+
+
+@pytest.mark.privileged
+def test_a_container_runs_with_a_type_registered_through_extra(container):
+    """The library runs a container whose network type only an extra plugin provides: every step runs once."""
+    import os
+
+    from libcontainer.container import Container
+
+    log: list[str] = []
+    container.write_config(networks=EXTRA_DOC["networks"])
+    plugins = get_plugin_manager(extra=[("lctextra", _extra(log, MarkingRecorder))])
+    assert Container(container.path, plugins=plugins).run(["/bin/true"]) == 0
+    assert log == ["check", "create", "destroy"]
+    inside = (container.path / "lctextra-initialized").read_text()
+    assert inside.startswith("net:[") and inside != os.readlink("/proc/self/ns/net")
