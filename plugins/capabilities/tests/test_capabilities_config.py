@@ -93,7 +93,8 @@ def test_sample_config_list_is_accepted():
 
 
 def _validate(doc):
-    return _plugins().call("libcontainer_validate_config", None, config=Config.from_dict(doc))[0]
+    pm = _plugins().pm
+    return pm.hook.libcontainer_validate_config(config=Config.from_dict(doc), hook=pm.hook)[0]
 
 
 def test_valid_config_has_no_problems():
