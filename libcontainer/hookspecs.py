@@ -95,6 +95,9 @@ def libcontainer_config_schema() -> dict[str, dict[str, Any]]:
     Return ``{"cgroups": {"type": "object", ...}}``.  A key may be owned by
     one plugin only; two plugins claiming one key is an error naming both.
     Called once per plugin manager, on the host, before any container exists.
+    A schema using a keyword that libcontainer's validator does not implement
+    (``libcontainer.validate.KEYWORDS`` and ``ANNOTATIONS``) is refused then,
+    naming the plugin, the keyword and its path in the schema.
     """
 
 

@@ -28,6 +28,20 @@ class PluginConflict(LibcontainerError):
     """Two plugins claim the same config key."""
 
 
+class PluginSchemaError(LibcontainerError):
+    """A plugin's schema uses what libcontainer's validator does not implement (it would check nothing)."""
+
+
+def _check_schemas(name: str, schemas: dict[str, Any]) -> None:
+    """Refuse ``name``'s schemas if the validator would ignore part of them: one line, the first problem."""
+    from .validate import join_path, schema_problems
+
+    found = [problem for key, schema in schemas.items() for problem in schema_problems(schema, join_path("$", key))]
+    if found:
+        more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+        raise PluginSchemaError(f"plugin {name!r}: its schema {found[0]}{more}")
+
+
 @record
 class PluginInfo:
     """What ``nsinit plugins`` shows of one plugin."""
@@ -68,6 +82,7 @@ class Plugins:
             if name in self._collected:
                 continue
             result = impl.function() or {}
+            _check_schemas(name, result)
             for key, schema in result.items():
                 if key in self.owners:
                     raise PluginConflict(

@@ -5,8 +5,12 @@ schemas use: ``type`` (a name or a list), ``properties``,
 ``additionalProperties``, ``required``, ``propertyNames``, ``items``,
 ``minItems``/``maxItems``/``uniqueItems``, ``enum``, ``const``,
 ``minimum``/``maximum`` (and the exclusive forms), ``minLength``/``maxLength``,
-``pattern``, ``allOf``/``anyOf``/``oneOf`` and ``format``.  Other keywords
-(``title``, ``description``, ``default``, ``examples`` ...) are annotations.
+``pattern``, ``allOf``/``anyOf``/``oneOf`` and ``format``; ``title``,
+``description``, ``default``, ``examples``, ``$comment``, ``deprecated``,
+``readOnly`` and ``writeOnly`` are annotations.  A plugin's schema that uses
+any other keyword (``$ref``, ``not``, ``if``, ``multipleOf`` ...) would not be
+checked at all, so :func:`schema_problems` finds them and the plugin manager
+refuses the plugin when it registers.
 
 ``format`` names a function of the formats registry (``Plugins.formats``): it
 gets the value, after the type check, and returns the canonical value (``"512M"``
@@ -41,6 +45,17 @@ TYPE_NAMES = {
 }
 
 _patterns: dict[str, Any] = {}  # compiled regular expressions of "pattern", by source
+
+# The keywords _check implements, and those it may ignore (annotations).
+KEYWORDS = frozenset({
+    "type", "enum", "const", "format",
+    "properties", "additionalProperties", "required", "propertyNames",
+    "items", "minItems", "maxItems", "uniqueItems",
+    "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
+    "minLength", "maxLength", "pattern",
+    "allOf", "anyOf", "oneOf",
+})
+ANNOTATIONS = frozenset({"title", "description", "default", "examples", "$comment", "deprecated", "readOnly", "writeOnly"})
 
 
 # -- describing values and paths (pure helpers) --------------------------------
@@ -154,6 +169,55 @@ def _pattern(source: str) -> Any:
 
         compiled = _patterns[source] = re.compile(source)
     return compiled
+
+
+# -- checking a schema -----------------------------------------------------------
+
+
+def schema_problems(schema: Any, path: str = "$") -> list[str]:
+    """What in ``schema`` this validator would silently ignore or trip on, each a phrase.
+
+    Each reads after "its schema": ``uses 'not' at $.key.properties.x, which
+    libcontainer's validator does not implement``.  Checked: keywords outside
+    :data:`KEYWORDS` and :data:`ANNOTATIONS`, type names, that subschemas are
+    objects or booleans, and that patterns compile.
+    """
+    found: list[str] = []
+    _walk_schema(schema, path, found)
+    return found
+
+
+def _walk_schema(schema: Any, path: str, out: list[str]) -> None:
+    if isinstance(schema, bool):
+        return
+    if not isinstance(schema, dict):
+        out.append(f"has {describe(schema)} at {path} where a schema (an object or a boolean) belongs")
+        return
+    for keyword in schema:
+        if keyword not in KEYWORDS and keyword not in ANNOTATIONS:
+            hint = closest(keyword, KEYWORDS)
+            out.append(f"uses {keyword!r} at {path}, which libcontainer's validator does not implement"
+                       + (f"; did you mean {hint!r}?" if hint else ""))
+    types = schema.get("type")
+    for name in [types] if isinstance(types, str) else types if isinstance(types, list) else []:
+        if name not in TYPE_NAMES:
+            hint = closest(name, TYPE_NAMES)
+            out.append(f"names an unknown type {show(name)} at {join_path(path, 'type')}"
+                       + (f"; did you mean {hint!r}?" if hint else ""))
+    if "pattern" in schema:
+        try:
+            _pattern(schema["pattern"])
+        except Exception as e:  # re.error, or a TypeError for a pattern that is no string
+            out.append(f"has an invalid pattern {show(schema['pattern'])} at {join_path(path, 'pattern')}: {e}")
+    for keyword in ("additionalProperties", "propertyNames", "items"):
+        if keyword in schema:
+            _walk_schema(schema[keyword], join_path(path, keyword), out)
+    properties = schema.get("properties", {})
+    for name, sub in properties.items() if isinstance(properties, dict) else []:
+        _walk_schema(sub, join_path(join_path(path, "properties"), name), out)
+    for keyword in ("allOf", "anyOf", "oneOf"):
+        for i, sub in enumerate(schema.get(keyword) or []):
+            _walk_schema(sub, join_path(join_path(path, keyword), i), out)
 
 
 # -- the validator --------------------------------------------------------------
