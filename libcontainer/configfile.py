@@ -357,6 +357,35 @@ def load_config(path: str | os.PathLike, plugins: Plugins | None = None) -> Conf
     return config
 
 
+def config_warnings(config: Config, plugins: Plugins | None = None) -> list[str]:
+    """What a valid ``config`` asks for that is allowed but seldom meant, one line each (no prefix).
+
+    Such as a config with no new namespaces, or one that keeps every
+    capability: the original format allowed both, so they are warnings, never
+    problems.  Every plugin's ``libcontainer_config_warnings`` is asked,
+    active or not, and a lazy manager's deferred plugins are imported first:
+    a warning is about a key the config leaves out, which is when its owner is
+    deferred.  A plugin whose check crashes gives one line saying so.
+    """
+    from .plugins import _describe
+
+    if plugins is None:
+        from .plugins import get_plugin_manager
+
+        plugins = get_plugin_manager()
+    plugins.load_all()
+    warnings: list[str] = []
+    for impl in reversed(plugins.pm.hook.libcontainer_config_warnings.get_hookimpls()):
+        try:
+            found = impl.function(**{a: config for a in impl.argnames if a == "config"})
+        except Exception as e:  # a plugin's bug: name it, do not crash
+            name = plugins.pm.get_name(impl.plugin)
+            warnings.append(f"cannot check for warnings: {PluginError(name, 'config_warnings', _describe(e))}")
+            continue
+        warnings += [" ".join(str(w).split()) for w in found or ()]  # one line each, whatever was returned
+    return warnings
+
+
 def rootfs_problem(rootfs: str | None) -> ConfigProblem | None:
     """A configured rootfs that is not a directory on this host, as a problem of ``$.rootfs``.
 

@@ -16,6 +16,7 @@ Starting a container (``Container.create`` then ``Container.start``)::
     host    libcontainer_config_schema       keys owned + JSON Schema fragments
     host    libcontainer_config_formats      named string formats for schemas
     host    libcontainer_validate_config     cross-field checks -> problems
+    host    libcontainer_config_warnings     allowed but seldom meant -> warnings
     host    libcontainer_namespaces          which namespaces to create or join
     host    libcontainer_pre_clone           before the child exists
             -- engine forks the setup process; it unshares CLONE_NEWUSER first
@@ -124,6 +125,21 @@ def libcontainer_validate_config(config: Config, hook: Any) -> list[ConfigProble
     It runs once the plugin's own keys have passed the schema, even when
     others have not (those are then absent from ``config``), and ``hook`` is
     the plugin manager's hook relay, as ``container.hook`` is in later hooks.
+    """
+
+
+@hookspec
+def libcontainer_config_warnings(config: Config) -> list[str] | None:
+    """What a valid config asks for that the format allows but is seldom meant.
+
+    Return one-line sentences without a prefix, such as ``no capabilities
+    list: the command keeps every capability nsinit has``; ``nsinit config
+    validate`` prints each as a warning on stderr and its exit status stays
+    that of a valid config (``libcontainer.configfile.config_warnings``
+    collects them).  Called once ``libcontainer_validate_config`` found
+    nothing, for every plugin, active or not: a warning is often about a key
+    the config leaves out, and a lazy manager imports the plugins it deferred
+    first.  On the host; must not touch the system.
     """
 
 

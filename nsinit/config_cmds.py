@@ -106,14 +106,18 @@ def validate_cmd(file: str = typer.Argument(..., metavar="FILE", help="A config 
     from libcontainer.errors import ConfigError
 
     with _reporting():
-        from libcontainer.configfile import load_config
+        from libcontainer.configfile import config_warnings, load_config
+        from libcontainer.plugins import get_plugin_manager
 
+        plugins = get_plugin_manager()
         try:
-            load_config(file)
+            config = load_config(file, plugins)
         except ConfigError as e:
             typer.echo(str(e))
             _exit(EXIT_INVALID)
         typer.echo(f"{file}: valid")
+        for warning in config_warnings(config, plugins):  # allowed, so the exit status stays 0
+            typer.echo(f"nsinit: warning: {file}: {warning}", err=True)
 
 
 @config_app.command("schema")

@@ -66,6 +66,11 @@ def libcontainer_validate_config(config):
 
 
 @hookimpl
+def libcontainer_config_warnings(config):
+    return _config.warnings(config.sections)
+
+
+@hookimpl
 def libcontainer_pre_user(container):
     settings = _settings(container)
     if not settings.restricts:

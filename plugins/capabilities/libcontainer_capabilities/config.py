@@ -73,6 +73,15 @@ def schema() -> dict[str, dict[str, Any]]:
     }
 
 
+EVERY_CAPABILITY = ("no capabilities list: the command keeps every capability nsinit has (as root: all of them); "
+                    'list the ones to keep under "capabilities"')
+
+
+def warnings(sections: dict[str, Any]) -> list[str]:
+    """What the config allows but is seldom meant: without a keep list, nothing is dropped."""
+    return [EVERY_CAPABILITY] if not CapabilitiesConfig.from_sections(sections).restricts else []
+
+
 def problems(sections: dict[str, Any], last_cap: int) -> list[tuple[str, str]]:
     """Cross-field problems as (JSON path, message); ``last_cap`` is the kernel's highest number."""
     found: list[tuple[str, str]] = []

@@ -79,6 +79,13 @@ def libcontainer_validate_config(config) -> list:
 
 
 @hookimpl
+def libcontainer_config_warnings(config) -> list:
+    from .spec import warnings
+
+    return warnings(config.section("namespaces") or {})
+
+
+@hookimpl
 def libcontainer_namespaces(container) -> list:
     wanted = requested(container.config.section("namespaces") or {})
     for ns in wanted:

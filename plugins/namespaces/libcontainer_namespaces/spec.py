@@ -53,6 +53,17 @@ def requested(spaces: dict[str, Any]) -> list[Namespace]:
     return out
 
 
+NO_NEW_NAMESPACES = (
+    "no new namespaces: the command shares nsinit's namespaces (the host's processes, network and mounts) "
+    'but for any it joins; ask for new ones under "namespaces", such as {"NEWNS": true, "NEWPID": true, "NEWNET": true}'
+)
+
+
+def warnings(spaces: dict[str, Any]) -> list[str]:
+    """What a ``namespaces`` section allows but is seldom meant: no new namespace at all (absent, false or joins)."""
+    return [] if any(value is True for value in spaces.values()) else [NO_NEW_NAMESPACES]
+
+
 def check_kernel_has(kind: str) -> None:
     proc = NAMESPACE_KINDS[kind][0]
     if not os.path.exists(f"/proc/self/ns/{proc}"):
