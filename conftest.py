@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+# pytester: tests of the project's pytest plugin (libcontainer.testing.fixtures) run pytest on sample files.
+pytest_plugins = ["pytester"]
+
 
 def pytest_collection_modifyitems(config, items):
     if os.geteuid() == 0:

@@ -17,7 +17,11 @@ any project that installs libcontainer can use them:
         result = container.exec("hostname")
         assert result.stdout.strip() == "box"
 
-It also makes a privileged test that is skipped fail when ``CI=true``.
+It also makes a privileged test that is skipped fail when ``CI=true``, and
+gives the marker ``needs_host(FEATURE, ...)`` for a test that needs a kind of
+host (``cgroup-v1``, ``cgroup2``, ``cgroup-memory``: see ``HOST_FEATURES``): on
+a host without it the test is skipped, also in CI, and the run's summary
+counts those skips per feature, so a CI machine that lacks one says so.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -187,6 +192,82 @@ def container(rootfs_template: Path, tmp_path: Path):
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "privileged: needs root and real namespaces; must run (not skip) when CI=true")
+    config.addinivalue_line("markers", "needs_host(feature, ...): runs only on a host with these features "
+                                       f"({', '.join(HOST_FEATURES)}); skipped elsewhere, also in CI, and counted")
+
+
+# -- kinds of host ---------------------------------------------------------------------
+
+# What needs_host may name, and what each means.
+HOST_FEATURES = {
+    "cgroup-v1": "cgroup v1 controllers are mounted (the cgroups plugin then uses its v1 driver)",
+    "cgroup2": "a cgroup2 hierarchy is mounted",
+    "cgroup-memory": "the cgroups plugin can limit memory: a v1 memory hierarchy, or a cgroup2 root offering "
+                     "the memory controller where no v1 controller is mounted",
+}
+# The v1 controllers whose presence makes the cgroups plugin pick its v1 driver.
+_V1_CONTROLLERS = {"memory", "cpu", "cpuacct", "cpuset", "pids", "devices", "freezer", "blkio"}
+# Per host feature: the tests marked as needing it, and those skipped for its absence (per session).
+_HOST_NEEDS = pytest.StashKey[dict[str, "_Needing"]]()
+
+
+@dataclass
+class _Needing:
+    marked: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+def host_features(mountinfo: str = "/proc/self/mountinfo") -> set[str]:
+    """The HOST_FEATURES this host has, from a mountinfo file (proc(5) format)."""
+    v1: set[str] = set()
+    unified: list[str] = []
+    with open(mountinfo) as f:
+        for line in f:
+            pre, sep, post = line.partition(" - ")
+            fields = post.split()
+            if not sep or len(fields) < 3:
+                continue
+            if fields[0] == "cgroup":
+                v1 |= set(fields[2].split(",")) & _V1_CONTROLLERS
+            elif fields[0] == "cgroup2":
+                unified.append(pre.split()[4].encode().decode("unicode_escape"))
+    found = set()
+    if v1:
+        found.add("cgroup-v1")
+    if unified:
+        found.add("cgroup2")
+    if "memory" in v1 or (not v1 and any("memory" in _controllers(path) for path in unified)):
+        found.add("cgroup-memory")
+    return found
+
+
+def _controllers(cgroup2: str) -> list[str]:
+    try:
+        with open(os.path.join(cgroup2, "cgroup.controllers")) as f:
+            return f.read().split()
+    except OSError:
+        return []
+
+
+@pytest.hookimpl(trylast=True)  # after -k and -m have deselected: only what runs is counted
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip a needs_host test on a host without the feature; an unknown feature name is an error."""
+    needs = config.stash.setdefault(_HOST_NEEDS, {})
+    present = None
+    for item in items:
+        needed = [feature for mark in item.iter_markers("needs_host") for feature in mark.args or [None]]
+        for feature in needed:
+            if feature not in HOST_FEATURES:
+                raise pytest.UsageError(f"{item.nodeid}: needs_host({feature!r}): unknown host feature "
+                                        f"(known: {', '.join(HOST_FEATURES)})")
+            needs.setdefault(feature, _Needing()).marked.append(item.nodeid)
+        if needed and present is None:
+            present = host_features()
+        missing = [feature for feature in needed if feature not in present]
+        if missing:
+            needs[missing[0]].skipped.append(item.nodeid)  # counted once, under the first it lacks
+            reasons = "; ".join(f"{HOST_FEATURES[f]} (needs_host {f!r})" for f in missing)
+            item.add_marker(pytest.mark.skip(reason=f"this host lacks what the test needs: {reasons}"))
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -195,10 +276,23 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
     report = outcome.get_result()
     # In CI a skipped privileged test is a failure: it would hide the very
     # behaviour the suite exists to check.
+    # A test this kind of host cannot run is a counted skip (pytest_terminal_summary), not a failure.
     if os.environ.get("CI") == "true" and report.skipped and item.get_closest_marker("privileged") is not None:
-        if not hasattr(report, "wasxfail"):
+        if not hasattr(report, "wasxfail") and not _skipped_for_the_host(item):
             report.outcome = "failed"
             report.longrepr = f"privileged test skipped in CI: {report.longrepr}"
+
+
+def _skipped_for_the_host(item: pytest.Item) -> bool:
+    return any(item.nodeid in needing.skipped for needing in item.config.stash.get(_HOST_NEEDS, {}).values())
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """One line counting, per host feature, the needs_host tests skipped because this host lacks it."""
+    needs = config.stash.get(_HOST_NEEDS, {})
+    if needs:
+        counts = ", ".join(f"{feature}: {len(n.skipped)} of {len(n.marked)}" for feature, n in sorted(needs.items()))
+        terminalreporter.write_line(f"host-dependent tests skipped: {counts}")
 
 
 def require_root() -> None:

@@ -176,6 +176,7 @@ class _FailingDoor(sc.Syscalls):
             raise SyscallError("setns", what, errno.EINVAL)
 
 
+@pytest.mark.needs_host("cgroup-memory")
 @pytest.mark.parametrize("fail, cause", [("unshare", "unshare CLONE_NEWPID: Operation not permitted"),
                                           ("setns", "setns nsinit's own pid namespace: Invalid argument")])
 def test_a_pid_namespace_nsinit_cannot_make_or_leave_is_one_error_and_leaves_nothing(container, fail, cause):

@@ -59,6 +59,7 @@ def test_without_a_device_list_the_default_nodes_exist(planted):
     assert not names & {"sda", "kmsg"}
 
 
+@pytest.mark.needs_host("cgroup-v1")
 def test_device_cgroup_refuses_a_node_the_rootfs_planted_elsewhere(planted):
     planted.write_config(cgroups=cgroups())
     r = planted.exec("sh", "-c", "exec 3</opt/kmsg && echo opened")
@@ -72,6 +73,7 @@ def test_without_a_device_cgroup_a_planted_node_opens(planted):
     assert r.stdout.strip() == "opened", r.stderr
 
 
+@pytest.mark.needs_host("cgroup-v1")
 def test_device_cgroup_refuses_a_node_made_inside_the_container(container):
     # mknod itself is allowed by the default list ("m"); opening is not.
     container.write_config(cgroups=cgroups())
@@ -80,6 +82,7 @@ def test_device_cgroup_refuses_a_node_made_inside_the_container(container):
     assert "Operation not permitted" in r.stderr, r.stderr
 
 
+@pytest.mark.needs_host("cgroup-v1")
 def test_device_cgroup_with_an_allowed_list_refuses_mknod_of_others(container):
     container.write_config(cgroups=cgroups(allowed_devices=[
         {"type": 99, "major_number": 1, "minor_number": 3, "cgroup_permissions": "rwm"},
@@ -89,6 +92,7 @@ def test_device_cgroup_with_an_allowed_list_refuses_mknod_of_others(container):
     assert "Operation not permitted" in r.stderr, r.stderr
 
 
+@pytest.mark.needs_host("cgroup-v1")
 def test_allowed_device_opens_under_the_device_cgroup(container):
     container.write_config(cgroups=cgroups(allowed_devices=[
         {"type": 99, "major_number": 1, "minor_number": 3, "cgroup_permissions": "rwm"},

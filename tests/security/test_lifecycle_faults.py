@@ -209,6 +209,7 @@ def victim_cgroup(host_sleep):
             path.rmdir()
 
 
+@pytest.mark.needs_host("cgroup-v1")
 def test_state_forged_from_inside_the_container_cannot_make_the_next_command_kill_host_processes(
         container, host_sleep, victim_cgroup):
     container.write_config()
@@ -398,8 +399,7 @@ class Sandbox:
 
 @pytest.fixture
 def sandbox(container):
-    if not Path("/sys/fs/cgroup/memory/cgroup.procs").exists():
-        pytest.skip("this host has no cgroup v1 memory hierarchy")
+    """Needs a v1 host: its tests are marked needs_host("cgroup-v1")."""
     box = Sandbox()
     try:
         yield box
@@ -435,6 +435,7 @@ POINTS = {
 }
 
 
+@pytest.mark.needs_host("cgroup-v1")
 @pytest.mark.parametrize("next_command", ["exec", "stats"])
 @pytest.mark.parametrize("point", ["after_pre_clone", "after_post_clone", "after_start"])
 def test_sigkill_of_nsinit_at_each_setup_point_leaves_nothing_after_the_next_command(container, sandbox, point,
@@ -489,6 +490,7 @@ Container(sys.argv[1], plugins=get_plugin_manager(extra=[("killer", Killer())]))
 """
 
 
+@pytest.mark.needs_host("cgroup-v1")
 def test_sigkill_inside_pre_clone_after_a_plugin_made_its_cgroups_leaves_nothing_after_the_next_command(
         container, sandbox):
     import sys
@@ -530,10 +532,9 @@ def _cgroup_config(name: str) -> dict:
             "cgroups": {"parent": CGROUP_PREFIX, "name": name, "memory": "64M"}}
 
 
+@pytest.mark.needs_host("cgroup-v1")
 def test_second_container_with_the_same_cgroup_name_fails_cleanly_and_the_first_is_unharmed(container,
                                                                                          second_container):
-    if not Path("/sys/fs/cgroup/memory/cgroup.procs").exists():
-        pytest.skip("this host has no cgroup v1 memory hierarchy")
     name = f"{CGROUP_PREFIX}-dup-{uuid.uuid4().hex[:8]}"
     memory = Path(f"/sys/fs/cgroup/memory/{CGROUP_PREFIX}/{name}")
     container.write_config(_cgroup_config(name))

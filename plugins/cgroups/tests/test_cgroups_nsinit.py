@@ -17,7 +17,7 @@ from libcontainer.testing.fixtures import DEFAULT_ENV, SAMPLE_NAMESPACES
 from libcontainer_cgroups.probe import probe
 from libcontainer_cgroups.v1 import V1Driver
 
-pytestmark = pytest.mark.privileged
+pytestmark = [pytest.mark.privileged, pytest.mark.needs_host("cgroup-v1")]
 
 # Doubles a shell string 25 times: 32 MiB of text, with copies about 100 MiB of memory.
 HOG = 'x=a; i=0; while [ $i -lt 25 ]; do x=$x$x; i=$((i+1)); done; echo ${#x}'
@@ -28,8 +28,6 @@ SPAWN = "for i in $(seq 20); do sleep 1 & done; wait; echo done"
 def box(container):
     """A busybox container whose config gets a ``cgroups`` key under our test parent."""
     require_root()
-    if probe().driver != "v1":
-        pytest.skip("this host has no cgroup v1 controllers")
     name = f"{PARENT}-{uuid.uuid4().hex[:8]}"
 
     def configure(**cgroups):

@@ -15,7 +15,7 @@ import libcontainer_cgroups
 from libcontainer_cgroups import manager
 from libcontainer_cgroups.probe import Hierarchies, probe
 
-pytestmark = pytest.mark.privileged
+pytestmark = [pytest.mark.privileged, pytest.mark.needs_host("cgroup-v1")]
 
 MB = 1024 * 1024
 
@@ -26,8 +26,6 @@ HOG = "x = []\nfor i in range(64):\n    x.append(bytearray(1 << 20))\nprint('sur
 @pytest.fixture(autouse=True)
 def _root():
     require_root()
-    if probe().driver != "v1":
-        pytest.skip("this host has no cgroup v1 controllers")
 
 
 # -- memory and the OOM killer -----------------------------------------------------

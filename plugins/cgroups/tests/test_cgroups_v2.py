@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 from pathlib import Path
 
@@ -191,16 +192,31 @@ def test_v2_stats_from_unified_files(tree, harness):
     assert {"major": 8, "minor": 0, "op": "ReadIos", "value": 1} in stats["blkio"]["io_serviced"]
 
 
-# -- the real cgroup2 mount of this machine (no controllers) ----------------------------
+# -- the real cgroup2 mount of this machine (its controllers unused) ----------------------
 
 
 @pytest.fixture
 def unified():
+    """The host's cgroup2 mount; the tests using it say so with needs_host("cgroup2")."""
     require_root()
     hosts = probe()
-    if not hosts.unified:
-        pytest.skip("no cgroup2 mount")
+    assert hosts.unified, "no cgroup2 mount: mark the test needs_host('cgroup2')"
     return Hierarchies(unified=hosts.unified, unified_controllers=hosts.unified_controllers)
+
+
+@pytest.fixture
+def bare(unified):
+    """A cgroup2 directory offering no controller, whatever the host's root offers: the child
+    of a cgroup whose cgroup.subtree_control is empty (cgroup-v2.rst, "Enabling and Disabling")."""
+    outer = os.path.join(unified.unified, f"{PARENT}-bare")
+    inner = os.path.join(outer, "root")
+    os.makedirs(inner)
+    try:
+        yield Hierarchies(unified=inner)
+    finally:
+        for path in (inner, outer):
+            if os.path.isdir(path):
+                os.rmdir(path)
 
 
 COUNTER = "import time\ni = 0\nwhile True:\n    i += 1\n    open({path!r}, 'w').write(str(i))\n    time.sleep(0.005)"
@@ -214,6 +230,7 @@ def count(path) -> int:
 
 
 @pytest.mark.privileged
+@pytest.mark.needs_host("cgroup2")
 def test_v2_real_procs_freeze_and_kill(harness, unified, tmp_path):
     counter = str(tmp_path / "count")
     ctx = harness.container({})
@@ -239,6 +256,7 @@ def test_v2_real_procs_freeze_and_kill(harness, unified, tmp_path):
 
 
 @pytest.mark.privileged
+@pytest.mark.needs_host("cgroup2")
 def test_v2_real_join_puts_a_process_in_the_same_cgroup(harness, unified):
     ctx = harness.container({})
     harness.start(ctx, "sleep", "30", hosts=unified)
@@ -248,15 +266,17 @@ def test_v2_real_join_puts_a_process_in_the_same_cgroup(harness, unified):
 
 
 @pytest.mark.privileged
-def test_v2_real_refuses_a_limit_without_its_controller(harness, unified):
+@pytest.mark.needs_host("cgroup2")
+def test_v2_real_refuses_a_limit_without_its_controller(harness, bare):
     ctx = harness.container({"memory": "32M"})
-    with pytest.raises(ContainerError, match=r"the memory cgroup controller is not available in "
-                                             r"/sys/fs/cgroup/unified \(cgroup.controllers: "):
-        manager.set_up(ctx, unified)
-    assert not os.path.exists(os.path.join(unified.unified, PARENT))
+    with pytest.raises(ContainerError, match=rf"the memory cgroup controller is not available in "
+                                             rf"{re.escape(bare.unified)} \(cgroup.controllers: none\)"):
+        manager.set_up(ctx, bare)
+    assert not os.path.exists(os.path.join(bare.unified, PARENT))
 
 
 @pytest.mark.privileged
+@pytest.mark.needs_host("cgroup2")
 def test_v2_real_running_cgroup_name_is_refused(harness, unified):
     first = harness.container({})
     harness.start(first, "sleep", "30", hosts=unified)
