@@ -44,18 +44,29 @@ def test_namespace_set_false_is_shared(container):
     assert _ns(pid, "net") == _ns("self", "net")
 
 
+CGROUP_VIEW = "readlink /proc/self/ns/cgroup; cat /proc/self/cgroup"
+
+
 def test_cgroup_namespace_makes_own_cgroup_the_root(container):
     container.write_config(namespaces={**SAMPLE_NAMESPACES, "NEWCGROUP": True})
-    r = container.exec("cat", "/proc/self/cgroup")
+    r = container.exec("sh", "-c", CGROUP_VIEW)
     assert r.returncode == 0, r.stderr
+    ns, *paths = r.stdout.splitlines()
+    assert ns != _ns("self", "cgroup")
     # Every hierarchy reads "/" inside: the container's own cgroup is its root.
-    assert all(line.endswith(":/") for line in r.stdout.splitlines()), r.stdout
+    assert paths and all(line.endswith(":/") for line in paths), r.stdout
 
 
 def test_without_a_cgroup_namespace_the_host_path_shows(container):
     container.write_config()
-    r = container.exec("cat", "/proc/self/cgroup")
-    assert any(not line.endswith(":/") for line in r.stdout.splitlines()) or os.readlink("/proc/self/ns/cgroup")
+    r = container.exec("sh", "-c", CGROUP_VIEW)
+    assert r.returncode == 0, r.stderr
+    ns, *paths = r.stdout.splitlines()
+    assert ns == _ns("self", "cgroup")
+    # Without a cgroups key the process stays in nsinit's cgroups, so in this
+    # test's, and reads their paths exactly as the host does.
+    with open("/proc/self/cgroup") as f:
+        assert paths == f.read().splitlines()
 
 
 def test_ipc_namespace_hides_host_message_queues(container):
