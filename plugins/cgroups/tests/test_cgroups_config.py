@@ -13,7 +13,7 @@ from libcontainer_cgroups.config import DEFAULT_DEVICES, DeviceRule, controllers
 from libcontainer_cgroups.probe import parse_mountinfo
 from libcontainer_cgroups.v1 import missing_controllers
 
-SAMPLES = Path("/work/shared/reference/sample_configs")
+SAMPLES = Path(__file__).resolve().parents[3] / "sample_configs"
 
 
 def problems(section):
@@ -59,7 +59,7 @@ def test_go_zero_values_mean_unset():
 
 
 def test_cpu_quota_without_period_is_fine():
-    load({"cgroups": {"cpu_quota": 20000}})
+    assert load({"cgroups": {"cpu_quota": 20000}}).section("cgroups") == {"cpu_quota": 20000}
 
 
 def test_memory_swap_below_memory_is_refused():
@@ -69,7 +69,8 @@ def test_memory_swap_below_memory_is_refused():
 
 
 def test_memory_swap_unlimited_with_memory_is_fine():
-    load({"cgroups": {"memory": "64M", "memory_swap": -1}})
+    assert load({"cgroups": {"memory": "64M", "memory_swap": -1}}).section("cgroups") == {"memory": 64 << 20,
+                                                                                           "memory_swap": -1}
 
 
 @pytest.mark.parametrize("name", ["a/b", "..", "."])

@@ -47,7 +47,9 @@ def test_bad_limits_are_named_with_their_path(section, expected):
 
 def test_soft_at_most_hard_is_accepted():
     """Twin: equal, lower, and unlimited hard limits are fine."""
-    load([{"type": "NOFILE", "soft": 4, "hard": 4}, {"type": "CPU", "soft": 1, "hard": "unlimited"}])
+    cfg = load([{"type": "NOFILE", "soft": 4, "hard": 4}, {"type": "CPU", "soft": 1, "hard": "unlimited"}])
+    assert cfg.sections["rlimits"] == [{"type": "RLIMIT_NOFILE", "soft": 4, "hard": 4},
+                                       {"type": "RLIMIT_CPU", "soft": 1, "hard": "unlimited"}]
 
 
 # -- installed, as a third party's plugin is -----------------------------------------------
