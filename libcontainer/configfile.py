@@ -343,8 +343,14 @@ class _LoadingRelay:
 
 
 def load_config(path: str | os.PathLike, plugins: Plugins | None = None) -> Config:
-    """Load, validate and normalise a config file, or the config of a container directory."""
-    file = find_config(path) if os.path.isdir(path) else Path(path)
+    """Load, validate and normalise a config file, or the config of a container directory.
+
+    In a directory, the file :func:`find_config` picks must mean the same as
+    any other config file beside it (container.json and a container.yaml):
+    one that differs is refused, since nobody can tell which one was meant.
+    """
+    directory = os.path.isdir(path)
+    file = find_config(path) if directory else Path(path)
     doc = load_document(file)
     if plugins is None:
         from .plugins import get_plugin_manager
@@ -354,7 +360,32 @@ def load_config(path: str | os.PathLike, plugins: Plugins | None = None) -> Conf
     problem = rootfs_problem(config.rootfs)
     if problem is not None:
         raise ConfigError(str(file), [problem])
+    if directory:
+        _refuse_differing_twins(file, doc, config, plugins)
     return config
+
+
+def _refuse_differing_twins(file: Path, doc: dict[str, Any], config: Config, plugins: Plugins) -> None:
+    """Every other config file in ``file``'s directory must parse to the same config (or is refused)."""
+    for name in CONFIG_NAMES:
+        other = file.parent / name
+        if name == file.name or not other.is_file():  # a pipe here is never opened
+            continue
+        reason = None
+        try:
+            other_doc = load_document(other)
+            same = other_doc == doc or dump(parse_config(other_doc, str(other), plugins)) == dump(config)
+        except ConfigFileError as e:
+            reason = e.message
+        except ConfigError as e:
+            reason = str(e.problems[0])
+        if reason is not None:
+            raise ConfigFileError(file.parent, f"{file.name} and {name} are both here, and {name} is not a valid "
+                                               f"config ({reason}): remove the one you do not mean")
+        if not same:
+            raise ConfigFileError(file.parent, f"{file.name} and {name} differ, and nsinit reads only {file.name}: "
+                                               "remove the one you do not mean, or write one from the other "
+                                               f"(nsinit config convert {name} -o {file.name})")
 
 
 def config_warnings(config: Config, plugins: Plugins | None = None) -> list[str]:

@@ -93,7 +93,7 @@ def convert_cmd(
         from libcontainer.configfile import dump, find_config, load_config
 
         source = str(find_config(file)) if os.path.isdir(file) else file
-        text = dump(load_config(source), _output_format(source, output, to))
+        text = dump(load_config(file), _output_format(source, output, to))  # a directory: its twins checked too
         if output:
             Path(output).write_text(text)
         else:
@@ -140,7 +140,9 @@ def spec_cmd(
     with _reporting():
         from libcontainer.configfile import dump, find_config, load_config
 
-        sys.stdout.write(dump(load_config(find_config(root or os.getcwd())), to.value))
+        directory = root or os.getcwd()
+        find_config(directory)  # "no such directory" rather than "no such file"
+        sys.stdout.write(dump(load_config(directory), to.value))
 
 
 def plugins_cmd(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
