@@ -29,3 +29,9 @@ def test_every_test_named_in_the_security_doc_exists():
 def test_a_misspelled_test_name_is_reported():
     """Twin: a name no test file defines is reported."""
     assert named_tests("see `test_no_such_behaviour[x]`") - defined_tests() == {"test_no_such_behaviour"}
+
+
+def test_no_test_name_uses_the_ambiguous_suffix():
+    """A name says what the test shows (refused, reported, without the protection), not ``_fail``,
+    which meant a refusal, an attack working without the defence and an error message alike."""
+    assert sorted(name for name in defined_tests() if re.search(r"_fail(_|$)", name)) == []
