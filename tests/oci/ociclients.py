@@ -248,8 +248,13 @@ def unmount_under(path: Path) -> list[str]:
 
 
 def cgroup_dirs(relative: str) -> list[Path]:
-    """The directories of cgroup ``relative`` (e.g. "lcoci-1/x") in every hierarchy where it exists."""
-    return [d for d in CGROUP_ROOT.glob(f"*/{relative.strip('/')}") if d.is_dir()]
+    """The directories of cgroup ``relative`` (e.g. "lcoci-1/x") in every hierarchy where it exists.
+
+    The v1 hierarchies (and a hybrid host's cgroup2) are /sys/fs/cgroup/NAME;
+    a cgroup2-only host's is /sys/fs/cgroup itself.
+    """
+    rel = relative.strip("/")
+    return [d for d in [*CGROUP_ROOT.glob(f"*/{rel}"), *CGROUP_ROOT.glob(rel)] if d.is_dir()]
 
 
 def remove_cgroup_tree(relative: str) -> list[str]:

@@ -71,6 +71,7 @@ def test_a_container_killed_by_a_signal_exits_128_plus_the_signal(podman):
 # -- a detached container: exec, ps, logs, pause, unpause, stop, rm ----------------------------
 
 
+@pytest.mark.needs_host("cgroup-v1")  # the freezer's state file
 def test_detached_container_lifecycle(podman):
     # PID 1 traps SIGTERM: `podman stop` then ends it at once with its own status.
     script = "trap 'echo got TERM; exit 3' TERM; echo started; sleep 1000 & wait"
@@ -131,6 +132,7 @@ def test_tty_is_a_pty_of_the_client_terminals_size(podman):
 # -- what the container gets -------------------------------------------------------------
 
 
+@pytest.mark.needs_host("cgroup-v1")  # the v1 controllers' files
 def test_memory_pids_and_cpu_limits_are_the_cgroups_of_the_container(podman):
     name = podman.start("sleep", "1000", options=["--memory", "64m", "--pids-limit", "50", "--cpus", "0.5"])
     pid = podman.pid(name)
