@@ -17,9 +17,9 @@ from __future__ import annotations
 import ctypes
 import os
 import struct
-from typing import Any
+from typing import Any, Protocol
 
-from .errors import SyscallError
+from .errors import LibcontainerError, SyscallError
 
 # --- constants (linux/sched.h, linux/mount.h, linux/prctl.h) -----------------
 CLONE_NEWNS = 0x00020000
@@ -61,6 +61,7 @@ PR_SET_KEEPCAPS = 8
 PR_CAPBSET_READ = 23
 PR_CAPBSET_DROP = 24
 PR_SET_CHILD_SUBREAPER = 36
+PR_GET_CHILD_SUBREAPER = 37
 PR_SET_NO_NEW_PRIVS = 38
 PR_CAP_AMBIENT = 47
 PR_CAP_AMBIENT_RAISE = 2
@@ -87,11 +88,30 @@ RESOLVE_NO_SYMLINKS = 0x04
 RESOLVE_BENEATH = 0x08
 RESOLVE_IN_ROOT = 0x10
 
-_SYS_capget = 125
-_SYS_capset = 126
-_SYS_pivot_root = 155
-_SYS_keyctl = 250
-_SYS_openat2 = 437
+# System-call numbers for the calls libc does not wrap (or wraps only in newer
+# versions), per machine as uname(2) names it: arch/x86/entry/syscalls/
+# syscall_64.tbl, and include/uapi/asm-generic/unistd.h for aarch64.
+SYSCALL_NUMBERS: dict[str, dict[str, int]] = {
+    "x86_64": {"capget": 125, "capset": 126, "pivot_root": 155, "keyctl": 250, "close_range": 436, "openat2": 437},
+    "aarch64": {"capget": 90, "capset": 91, "pivot_root": 41, "keyctl": 219, "close_range": 436, "openat2": 437},
+}
+
+
+def syscall_numbers(machine: str | None = None) -> dict[str, int]:
+    """The numbers of this machine's (or ``machine``'s) system calls that are made by number."""
+    machine = machine or os.uname().machine
+    try:
+        return SYSCALL_NUMBERS[machine]
+    except KeyError:
+        raise UnsupportedMachine(f"libcontainer does not know the system-call numbers of {machine} "
+                                 f"(it knows {', '.join(SYSCALL_NUMBERS)})") from None
+
+
+class UnsupportedMachine(LibcontainerError):
+    """A machine whose system-call numbers this module does not know."""
+
+
+_CLOSE_RANGE_CLOEXEC = 4  # linux/close_range.h
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522  # linux/capability.h: 64-bit sets, two data structs
 _KEYCTL_JOIN_SESSION_KEYRING = 1
 
@@ -115,10 +135,55 @@ def _libc() -> ctypes.CDLL:
     return lib
 
 
+class KernelDoor(Protocol):
+    """The kernel as libcontainer and its plugins use it: :class:`Syscalls`, or a fake in unit tests.
+
+    Every call raises :class:`~libcontainer.errors.SyscallError` on failure.
+    """
+
+    # -- namespaces
+    def unshare(self, flags: int) -> None: ...
+    def setns(self, fd: int, nstype: int = 0, what: str = "") -> None: ...
+    def sethostname(self, name: str) -> None: ...
+    def setdomainname(self, name: str) -> None: ...
+
+    # -- mounts and files
+    def mount(self, source: str | None, target: str, fstype: str | None, flags: int = 0, data: str | None = None,
+              label: str | None = None) -> None: ...
+    def umount(self, target: str, flags: int = 0) -> None: ...
+    def pivot_root(self, new_root: str, put_old: str) -> None: ...
+    def chroot(self, path: str) -> None: ...
+    def openat2(self, dirfd: int, path: str, flags: int, mode: int = 0, resolve: int = 0) -> int: ...
+    def fs_magic(self, path: str) -> int: ...
+    def mknod(self, path: str, mode: int, device: int) -> None: ...
+    def write_file(self, path: str, data: str, what: str = "write") -> None: ...
+    def close_fds_from(self, lowfd: int = 3) -> None: ...
+
+    # -- process attributes and credentials
+    def prctl(self, option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0, what: str = "") -> int: ...
+    def set_child_subreaper(self, on: bool = True) -> None: ...
+    def child_subreaper(self) -> bool: ...
+    def set_pdeathsig(self, sig: int) -> None: ...
+    def set_dumpable(self, on: bool) -> None: ...
+    def set_keepcaps(self, on: bool) -> None: ...
+    def set_no_new_privs(self) -> None: ...
+    def join_session_keyring(self, name: str | None = None) -> int: ...
+    def setgroups(self, groups: list[int]) -> None: ...
+    def setresgid(self, gid: int) -> None: ...
+    def setresuid(self, uid: int) -> None: ...
+
+    # -- capabilities
+    def capbset_drop(self, cap: int, name: str = "") -> None: ...
+    def cap_ambient_clear_all(self) -> None: ...
+    def cap_ambient_raise(self, cap: int, name: str = "") -> None: ...
+    def clear_inheritable(self) -> None: ...
+
+
 class Syscalls:
     """The real kernel.  Methods raise SyscallError; none returns an error code."""
 
     def __init__(self) -> None:
+        self._nr = syscall_numbers()
         self._lib = _libc()
         lib = self._lib
         lib.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
@@ -171,7 +236,7 @@ class Syscalls:
         self._check(self._lib.umount2(target.encode(), flags), "umount", target)
 
     def pivot_root(self, new_root: str, put_old: str) -> None:
-        rc = self._lib.syscall(_SYS_pivot_root, ctypes.c_char_p(new_root.encode()), ctypes.c_char_p(put_old.encode()))
+        rc = self._lib.syscall(self._nr["pivot_root"], ctypes.c_char_p(new_root.encode()), ctypes.c_char_p(put_old.encode()))
         self._check(rc, "pivot_root", f"{new_root} {put_old}")
 
     def chroot(self, path: str) -> None:
@@ -184,7 +249,7 @@ class Syscalls:
         """openat2(2): open ``path`` under ``dirfd`` with RESOLVE_* rules."""
         how = struct.pack("QQQ", flags | os.O_CLOEXEC, mode, resolve)
         buf = ctypes.create_string_buffer(how, len(how))
-        rc = self._lib.syscall(_SYS_openat2, ctypes.c_int(dirfd), ctypes.c_char_p(path.encode()), buf, ctypes.c_size_t(len(how)))
+        rc = self._lib.syscall(self._nr["openat2"], ctypes.c_int(dirfd), ctypes.c_char_p(path.encode()), buf, ctypes.c_size_t(len(how)))
         return self._check(rc, "openat2", path)
 
     def fs_magic(self, path: str) -> int:
@@ -203,8 +268,15 @@ class Syscalls:
     def prctl(self, option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0, what: str = "") -> int:
         return self._check(self._lib.prctl(option, arg2, arg3, arg4, arg5), "prctl", what or str(option))
 
-    def set_child_subreaper(self) -> None:
-        self.prctl(PR_SET_CHILD_SUBREAPER, 1, what="PR_SET_CHILD_SUBREAPER")
+    def set_child_subreaper(self, on: bool = True) -> None:
+        self.prctl(PR_SET_CHILD_SUBREAPER, 1 if on else 0, what="PR_SET_CHILD_SUBREAPER")
+
+    def child_subreaper(self) -> bool:
+        """PR_GET_CHILD_SUBREAPER: whether this process adopts its descendants' orphans."""
+        flag = ctypes.c_int(0)
+        self._check(self._lib.prctl(PR_GET_CHILD_SUBREAPER, ctypes.addressof(flag), 0, 0, 0), "prctl",
+                    "PR_GET_CHILD_SUBREAPER")
+        return bool(flag.value)
 
     def set_pdeathsig(self, sig: int) -> None:
         self.prctl(PR_SET_PDEATHSIG, sig, what="PR_SET_PDEATHSIG")
@@ -220,7 +292,7 @@ class Syscalls:
 
     def join_session_keyring(self, name: str | None = None) -> int:
         arg = ctypes.c_char_p(name.encode()) if name else ctypes.c_char_p(None)
-        rc = self._lib.syscall(_SYS_keyctl, ctypes.c_int(_KEYCTL_JOIN_SESSION_KEYRING), arg)
+        rc = self._lib.syscall(self._nr["keyctl"], ctypes.c_int(_KEYCTL_JOIN_SESSION_KEYRING), arg)
         return self._check(rc, "keyctl", "KEYCTL_JOIN_SESSION_KEYRING")
 
     def setgroups(self, groups: list[int]) -> None:
@@ -256,7 +328,8 @@ class Syscalls:
 
     def close_fds_from(self, lowfd: int = 3) -> None:
         """Mark every fd >= lowfd close-on-exec (close_range(2) with CLOSE_RANGE_CLOEXEC)."""
-        rc = self._lib.syscall(436, ctypes.c_uint(lowfd), ctypes.c_uint(0xFFFFFFFF), ctypes.c_uint(4))
+        rc = self._lib.syscall(self._nr["close_range"], ctypes.c_uint(lowfd), ctypes.c_uint(0xFFFFFFFF),
+                               ctypes.c_uint(_CLOSE_RANGE_CLOEXEC))
         if rc < 0:  # kernels before 5.11: walk /proc/self/fd
             for name in os.listdir("/proc/self/fd"):
                 fd = int(name)
@@ -284,17 +357,19 @@ class Syscalls:
         """capset(2) with an empty inheritable set, the effective and permitted ones unchanged."""
         header = ctypes.create_string_buffer(struct.pack("Ii", _LINUX_CAPABILITY_VERSION_3, 0), 8)
         data = ctypes.create_string_buffer(24)  # two __user_cap_data_struct: effective, permitted, inheritable
-        self._check(self._lib.syscall(_SYS_capget, header, data), "capget", "")
+        self._check(self._lib.syscall(self._nr["capget"], header, data), "capget", "")
         eff0, prm0, _, eff1, prm1, _ = struct.unpack("6I", data.raw)
         data = ctypes.create_string_buffer(struct.pack("6I", eff0, prm0, 0, eff1, prm1, 0), 24)
-        self._check(self._lib.syscall(_SYS_capset, header, data), "capset", "inheritable=0")
+        self._check(self._lib.syscall(self._nr["capset"], header, data), "capset", "inheritable=0")
 
 
 class RecordingSyscalls:
     """A fake kernel for unit tests: records calls, fails the ones it is told to.
 
     ``fail("mount", errno.EPERM, match="/proc")`` makes the next mount whose
-    arguments mention ``/proc`` raise SyscallError with EPERM.
+    arguments mention ``/proc`` raise SyscallError with EPERM.  Only the
+    calls of :class:`KernelDoor` exist, with their signatures: a misspelt
+    name or wrong arguments fail the test instead of returning 0.
     """
 
     def __init__(self) -> None:
@@ -302,6 +377,7 @@ class RecordingSyscalls:
         self._failures: list[tuple[str, int, str | None]] = []
 
     def fail(self, op: str, err: int, match: str | None = None) -> None:
+        _door_signature(op)
         self._failures.append((op, err, match))
 
     def names(self) -> list[str]:
@@ -310,8 +386,13 @@ class RecordingSyscalls:
     def __getattr__(self, op: str):
         if op.startswith("_"):
             raise AttributeError(op)
+        signature = _door_signature(op)
 
         def call(*args: Any, **kwargs: Any) -> int:
+            try:
+                signature.bind(None, *args, **kwargs)
+            except TypeError as e:
+                raise TypeError(f"{op}{signature}: {e}") from None
             self.calls.append((op, args + tuple(kwargs.values())))
             for i, (fop, err, match) in enumerate(self._failures):
                 if fop == op and (match is None or any(match in str(a) for a in args)):
@@ -320,6 +401,15 @@ class RecordingSyscalls:
             return 0
 
         return call
+
+
+def _door_signature(op: str) -> Any:
+    import inspect
+
+    member = getattr(KernelDoor, op, None)
+    if op.startswith("_") or not callable(member):
+        raise AttributeError(f"the kernel door has no call {op!r} (see libcontainer.syscalls.KernelDoor)")
+    return inspect.signature(member)
 
 
 _real: Syscalls | None = None
