@@ -1,39 +1,45 @@
-"""Named messages between nsinit (the parent) and the container's setup process.
+"""Named messages between the host and a container's setup process.
 
-One SOCK_SEQPACKET socket pair carries small JSON messages, one per packet.
-The exchange while starting a container::
+One SOCK_SEQPACKET socket pair carries small JSON messages, one per packet,
+while the setup process is made; the start comes on its own connection,
+since the process that starts a container need not be the one that made it::
 
-    parent                                   setup process (child)
-      |  fork ------------------------------>  |
-      |                                        |  join namespaces by path
+    host (creating or joining)               setup process (child)
+      |  fork ------------------------------>  |  (entering existing namespaces:
+      |                                        |   scrub the environment, non-dumpable)
+      |                                        |  setns: a running container's (join),
+      |                                        |  those the config names by path
       |  <------------------------ USERNS     |  unshare(CLONE_NEWUSER)
       |  write uid_map/gid_map                 |
       |  IDS_MAPPED ------------------------>  |  unshare(the other namespaces)
-      |                                        |  fork PID 1 (new pid namespace)
+      |                                        |  fork PID 1 when a pid or time namespace needs it
       |  <-------------------------- PID      |  (the intermediate process exits)
-      |                                        |  (or: born as PID 1, when nsinit
-      |                                        |  made the pid namespace: no fork)
-      |  post_clone hooks (cgroups, veth)      |
-      |  CONFIGURED ------------------------>  |  mounts, hostname, user, caps ...
-      |  <------------------------- READY     |  waits, all fds >= 3 close-on-exec
-      |  START ----------------------------->  |  execve(command)
-      |  <-------- EOF (exec succeeded)        |  or ERROR {step, cause, code}
+      |  post_clone / join hooks (cgroups...)  |
+      |  CONFIGURED ------------------------>  |  parent-death signal; a first process builds
+      |                                        |  its filesystem, a joining one chroots; the tty
+      |  <------------------------- READY     |  (+ the tty master)
 
-A joining process gets CONFIGURED before it enters the namespaces (its
-cgroups are joined by then), answers PID, and waits for ADOPTED before it
-sets its parent-death signal, since that signal fires when the intermediate
-process exits.
+    starter (any process of the owner)       setup process, waiting
+      |  connect(<state dir>/start)            |  accept()   (a join: the channel above)
+      |  START {args, env, cwd, user} --------> |  (+ stdin, stdout, stderr fds, optional)
+      |                                        |  keyring, user, capabilities, filters
+      |  <------------------------- EXEC      |  execve through the exec stub (execstub.py)
+      |  <-------- EOF (exec succeeded)        |
+      |  <-------- 4 bytes: errno              |  or: the stub's execve of the command failed
+      |  <-------- ERROR {step, cause, code}   |  (any step before EXEC may answer this)
 
-Any step may answer ERROR instead; the parent raises it as a ContainerError
-with the step's name.  EOF where a message was expected means the other side
-died; the error says which message was awaited.
+Any step may answer ERROR instead; the receiving side raises it as a
+ContainerError with the step's name.  EOF where a message was expected
+means the other side died; the error says which message was awaited.
 """
 
 from __future__ import annotations
 
+import errno as _errno
 import json
 import os
 import struct
+import sys
 from typing import Any
 
 # The C module, not socket.py: the wrapper's enum conversions and selectors
@@ -44,11 +50,11 @@ from .errors import ContainerError
 
 USERNS = "userns"  # child: I have a new user namespace; map my ids
 IDS_MAPPED = "ids_mapped"  # parent: uid_map and gid_map are written
-PID = "pid"  # child: the container's process has this host pid (0: the process nsinit forked)
-CONFIGURED = "configured"  # parent: host-side setup for that pid is done; go on
-ADOPTED = "adopted"  # parent (joins): the intermediate process is reaped; nsinit is your parent now
-READY = "ready"  # child: setup done, waiting to exec
-START = "start"  # parent: exec the command now
+PID = "pid"  # child: the container's process has this host pid (0: the process the host forked)
+CONFIGURED = "configured"  # host: host-side setup for that pid is done (and it is our child now); go on
+READY = "ready"  # child: setup done, waiting for the start
+START = "start"  # starter: exec now {args, env, cwd, user: overrides, all optional}; stdio fds may come along
+EXEC = "exec"  # child: every step is done, the exec comes next (EOF without it: the process died before)
 ERROR = "error"  # either side: a step failed {step, cause, code, errno}
 
 _MAX = 65536
@@ -127,13 +133,36 @@ class Channel:
             raise ContainerError("sync", f"expected {want} from {self.peer}, got {kind}")
         return msg, fds
 
-    def wait_for_exec(self) -> None:
-        """After START: EOF means execve succeeded (the socket was close-on-exec)."""
-        try:
-            self._recv((), None, with_fds=False)
-        except EOFError:
-            return
-        raise ContainerError("sync", f"unexpected message from {self.peer} after start")
+    def wait_for_exec(self, command: str) -> None:
+        """After START: EXEC then EOF means execve succeeded (the socket was close-on-exec).
+
+        EOF without EXEC is the process dying before (a signal, a seccomp
+        filter): EOFError, for the caller to find out how.  The exec stub
+        reports a failed execve of ``command`` as the errno in four bytes (it
+        cannot write JSON): a ContainerError of the "exec" step, 127 when the
+        file is not found, 126 otherwise.
+        """
+        announced = False
+        while True:
+            try:
+                data = self.sock.recv(_MAX)
+            except OSError as e:
+                raise ContainerError("sync", f"waiting for the exec from {self.peer}: {e.strerror}") from None
+            if not data:
+                if announced:
+                    return
+                raise EOFError(f"{self.peer} closed the channel before the exec")
+            if len(data) == 4:
+                err = int.from_bytes(data, sys.byteorder)
+                code = 127 if err in (_errno.ENOENT, _errno.ENOTDIR) else 126
+                raise ContainerError("exec", f"{command}: {os.strerror(err)}", code, err)
+            msg = json.loads(data)
+            kind = msg.get("kind")
+            if kind == ERROR:
+                raise ContainerError(msg["step"], msg["cause"], msg.get("code", 125), msg.get("errno"))
+            if kind != EXEC:
+                raise ContainerError("sync", f"unexpected message {kind} from {self.peer} after start")
+            announced = True
 
 
 def _recv_fds(sock: _socket.socket, most: int) -> tuple[bytes, list[int]]:

@@ -1,4 +1,4 @@
-"""The lifecycle as a Python API: create, start, wait, signal, join, destroy.
+"""The lifecycle as a Python API: create, start, wait, kill, join, delete.
 
 ::
 
@@ -7,38 +7,55 @@
     proc.start()                                 # exec the command
     status = proc.wait()                         # exit code, 128+N for signal N
 
-The container's first process is forked from the running interpreter (no
-re-exec of Python); when the caller has other threads, a fresh interpreter
-runs the setup instead, since forking a threaded process is unsafe.
-nsinit (the caller) becomes the child subreaper of what it starts, so it can
-reap the container's PID 1 after the intermediate setup process exits.  When
-nsinit may create the container's pid namespace itself (see
-_pid_namespace_made_here), its child is PID 1 from birth and there is no
-intermediate process.
+A container is *creating*, then *created* (its first process waits to exec),
+*running*, and *stopped* (state.py derives which from the kernel).  Each
+step may be taken by another process: ``Container(root).start()``,
+``.kill(sig)``, ``.wait()`` and ``.delete()`` work from any process of the
+container's owner, serialised by a lock on its state directory.
+
+Who reaps the first process (the kernel tells its exit status only to its
+parent):
+
+- the process that created it, as long as it lives: ``proc.wait()`` reaps
+  it.  By default the container is *attached*: its process dies with its
+  creator (a parent-death signal), and ``wait`` tears it down (nsinit exec);
+- with ``create(..., detach=True)``, the container outlives its creator.
+  A *keeper* (keeper.py), a process of ours forked for it, is its parent
+  then: it reaps it and records the exit status, which ``wait()`` from any
+  process returns; ``delete()`` tears it down;
+- with ``detach=True, keeper=False`` (lcrun, as runc): when the creator
+  exits, the kernel gives the process to the creator's nearest child
+  subreaper (containerd-shim, conmon), which reaps it; the exit status is
+  that reaper's to know.
+
+The first process is forked from the running interpreter (no re-exec of
+Python); a caller with other threads creates through a keeper started as a
+fresh interpreter, since forking a threaded process is unsafe (fork(2)).
 """
 
 from __future__ import annotations
 
-import fcntl
+import contextlib
 import functools
 import os
 import signal
 import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from . import channel as msg
+from . import host
+from . import ids
 from . import state as st
-from . import syscalls as sc
 from .channel import Channel
 from .config import Config
-from .context import ContainerContext, Namespace, Process
+from .context import ContainerContext, Process
 from .errors import ContainerError, LibcontainerError, NotRunning, StateError
+from .hooks import Hooks
 from .plugins import Plugins
-from .process import Hooks, Step
-
-_subreaper_set = False
+from .process import Entry
 
 
 @functools.lru_cache(maxsize=1)
@@ -49,54 +66,51 @@ def default_plugins() -> Plugins:
     return get_plugin_manager(lazy=True)
 
 
-def _become_subreaper(ctx: ContainerContext) -> None:
-    global _subreaper_set
-    if not _subreaper_set:
-        ctx.syscalls.set_child_subreaper()
-        _subreaper_set = True
-
-
 class ContainerProcess:
-    """A process of the container: created and waiting, then started, then ended."""
+    """A process of the container, made by this process: created and waiting, then started, then ended."""
 
-    def __init__(self, container: Container, ctx: ContainerContext, hooks: Hooks, chan: Channel, pid: int,
-                 master: int | None, first: bool) -> None:
+    def __init__(self, container: Container, ctx: ContainerContext, hooks: Hooks, pid: int, master: int | None,
+                 first: bool, chan: Channel | None = None, state: st.State | None = None) -> None:
         self.container = container
         self.ctx = ctx
         self.hooks = hooks
-        self.chan: Channel | None = chan
         self.pid = pid  # host pid
         self.tty_master = master  # our end of the process's terminal, when it has one
         self.first = first  # the container's first process (its end ends the container)
+        self.chan = chan  # a join's channel, until started (a first process is started through its socket)
+        self.state = state  # a first process: the container's state as this process wrote it
+        self.started = False
         self.status: int | None = None
         self.reason: str | None = None  # why it ended, when a plugin knows (OOM ...)
         self.join_server: int | None = None  # pid of the server of joins (control.py), while it runs
 
     def start(self) -> None:
         """Let the process exec its command; raises when exec fails (126/127)."""
-        chan = self._take_channel()
+        if self.started or self.status is not None:
+            raise StateError("process already started")
         try:
-            chan.send(msg.START)
-            chan.wait_for_exec()
+            if self.first:
+                assert self.state is not None
+                self.container._start_created(self.ctx, self.hooks, self.state)
+            else:
+                chan, self.chan = self.chan, None
+                assert chan is not None
+                try:
+                    chan.send(msg.START)
+                    chan.wait_for_exec(self.ctx.process.args[0])
+                finally:
+                    chan.close()
         except (ContainerError, EOFError) as e:
-            why = _why_gone(self.pid) if isinstance(e, EOFError) or e.step == "sync" else None
+            why = host.why_gone(self.pid) if isinstance(e, EOFError) or e.step == "sync" else None
             self._abort()
             if why:
                 raise ContainerError("exec", why) from None
             if isinstance(e, EOFError):
                 raise ContainerError("exec", "the container process died before exec") from None
             raise
-        finally:
-            chan.close()
+        self.started = True
         if self.first:
-            self.hooks("post_start", pid=self.pid)
             _debug_pause("after_start")
-
-    def _take_channel(self) -> Channel:
-        if self.chan is None:
-            raise StateError("process already started")
-        chan, self.chan = self.chan, None
-        return chan
 
     def signal(self, sig: int) -> None:
         try:
@@ -110,7 +124,7 @@ class ContainerProcess:
         ``report`` prints a failed join's error for the joining user and
         returns its exit status.  Only for the first process, once started.
         """
-        if not self.first or self.status is not None or self.join_server is not None:
+        if not self.first or not self.started or self.status is not None or self.join_server is not None:
             raise StateError("only a started first process serves joins")
         threading = sys.modules.get("threading")
         if threading is not None and threading.active_count() > 1:
@@ -123,67 +137,86 @@ class ContainerProcess:
         # Before the teardown: a join accepted now would find the container
         # half gone.  Joins already handed over run on and see it end.
         if self.join_server is not None:
-            _kill_and_reap([self.join_server])
+            host.kill_and_reap([self.join_server])
             self.join_server = None
 
-    def _collect_join_handlers(self) -> None:
-        """Reap the stopped server's handlers, which we adopted as its subreaper, as they end.
-
-        With a pid namespace every joined process died with PID 1, so each
-        handler is about to report its status and exit: waiting a moment for
-        them leaves no zombie to whoever adopts us next.  Without one, joined
-        processes outlive PID 1, as they do when joined locally; their
-        handlers go on to the next reaper.
-        """
-        if not any(ns.kind == "NEWPID" and not ns.path for ns in self.ctx.namespaces):
-            return
-        deadline = time.monotonic() + 2.0
-        while time.monotonic() < deadline:
-            try:
-                pid, _ = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                return
-            if pid == 0:
-                time.sleep(0.002)
-
     def wait(self) -> int:
-        """Reap the process; for the first process, tear the container down too."""
+        """Reap the process; for the first process, record its end (and tear an attached container down)."""
         if self.status is None:
-            status = _waitpid(self.pid)
-            served = self.join_server is not None
+            status = host.waitpid(self.pid)
             self._stop_join_server()
             code = os.waitstatus_to_exitcode(status)
             self.status = 128 - code if code < 0 else code
             if self.first:
-                try:
-                    found = self.hooks("exit_reason", status=self.status)
-                    self.reason = found[0] if found else None
-                finally:
-                    self.container._teardown(self.ctx, self.hooks)
-                    if served:
-                        self._collect_join_handlers()
+                self.reason = self.container._ended(self.ctx, self.hooks, self.pid, self.status)
         return self.status
 
     def _abort(self) -> None:
         """Kill a process that will not be started; tear down if it was the first."""
         self.signal(signal.SIGKILL)
         try:
-            _waitpid(self.pid)
+            host.waitpid(self.pid)
         except ChildProcessError:
             pass
         self.status = 137
         if self.first:
-            self.container._teardown(self.ctx, self.hooks)
+            self.container._ended(self.ctx, self.hooks, self.pid, self.status, teardown=True)
 
     def close(self) -> None:
+        """Release what this handle holds; a first process never started is killed and torn down."""
         self._stop_join_server()
-        if self.chan is not None:
+        if self.status is None and not self.started:
+            if self.chan is not None:
+                self.chan.close()
+                self.chan = None
             self._abort()
-            self.chan.close()
-            self.chan = None
         if self.tty_master is not None:
             os.close(self.tty_master)
             self.tty_master = None
+
+    def __enter__(self) -> ContainerProcess:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+class KeptProcess(ContainerProcess):
+    """A first process whose parent is a keeper (keeper.py): it reaps it and reports the end to us."""
+
+    def __init__(self, *args: Any, keeper: Channel, keeper_pid: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.keeper = keeper  # our end of the keeper's socket
+        self.keeper_pid = keeper_pid
+
+    def wait(self) -> int:
+        """The exit status, from the keeper (which has torn an attached container down by then)."""
+        from .keeper import EXITED
+
+        if self.status is None:
+            try:
+                answer = self.keeper.recv(EXITED)
+            except EOFError:
+                raise StateError(f"the keeper of container {self.container.id} ended without its exit status") \
+                    from None
+            finally:
+                if self.ctx.process.attached:
+                    _reap(self.keeper_pid)
+            self.status = int(answer["status"])
+            self.reason = answer.get("reason")
+        return self.status
+
+    def _abort(self) -> None:
+        self.signal(signal.SIGKILL)
+        try:
+            self.wait()
+        except StateError:
+            self.status = 137
+
+    def close(self) -> None:
+        if self.ctx.process.attached or self.started:
+            super().close()
+        self.keeper.close()
 
 
 def _debug_pause(point: str) -> None:
@@ -201,25 +234,48 @@ def _debug_pause(point: str) -> None:
             signal.pause()
 
 
-def _waitpid(pid: int) -> int:
-    while True:
-        try:
-            _, status = os.waitpid(pid, 0)
-            return status
-        except InterruptedError:
-            continue
-
-
 class Container:
-    """The container in a directory: its config, state, and processes."""
+    """A container: its config, its state, and its processes.
+
+    ``Container(root)`` is nsinit's container of a directory: its config is
+    ``root/container.json`` (or ``config``), its id derived from the
+    directory's path.  ``Container(root, config, id=ID, state_root=DIR)``
+    names it instead (lcrun: the bundle, its translated config, the OCI id).
+    ``Container.load(id)`` is an existing container, from its state.
+    """
 
     def __init__(self, root: str | os.PathLike[str], config: Config | None = None, plugins: Plugins | None = None,
-                 syscalls: Any = None) -> None:
+                 syscalls: Any = None, *, id: str | None = None, state_root: str | os.PathLike[str] | None = None
+                 ) -> None:
         self.root = Path(os.path.abspath(root))
         self.plugins = plugins or default_plugins()
         self._config = config
         self._syscalls = syscalls
-        self.id = st.container_id(self.root)
+        if id is None:
+            self.id = ids.container_id(self.root)
+            self.publish = True  # nsinit's: the directory shows pid, start and state.json
+        else:
+            problem = ids.check_id(id)
+            if problem:
+                raise StateError(problem)
+            self.id = id
+            self.publish = False
+        self.state_dir = Path(state_root or ids.state_root()) / self.id
+
+    @classmethod
+    def load(cls, id: str, state_root: str | os.PathLike[str] | None = None, plugins: Plugins | None = None,
+             syscalls: Any = None) -> Container:
+        """The existing container ``id``, from its state (another process made it)."""
+        problem = ids.check_id(id)
+        if problem:
+            raise StateError(problem)
+        directory = Path(state_root or ids.state_root()) / id
+        found = st.read_state(directory)
+        if found is None:
+            raise st.NoSuchContainer(id)
+        box = cls(found.root, Config.from_dict(found.config), plugins, syscalls, id=id, state_root=directory.parent)
+        box.publish = found.publish
+        return box
 
     # -- config and state ----------------------------------------------------------
     @property
@@ -231,42 +287,49 @@ class Container:
         return self._config
 
     def state(self) -> st.State | None:
-        """The running container's state, or None (a stale one is cleaned up)."""
-        found, _ = self._inspect_and_recover()
+        """The container's state with its status as the kernel says it is now; None when there is none."""
+        found = self._trusted()
+        if found is not None:
+            found.status = st.status(found)
         return found
 
-    def recover(self) -> bool:
-        """Clean up after an nsinit that was killed: True when there was something to clean."""
-        _, verdict = st.inspect(self.root)
-        if verdict != st.STALE:
-            return False
-        self._clean_up_stale()
-        return True
+    def _trusted(self) -> st.State | None:
+        """The trusted state; for nsinit's container of a directory, refused when it records another directory.
 
-    def _inspect_and_recover(self) -> tuple[st.State | None, str]:
-        """st.inspect, after cleaning up a stale state (which leaves none: NONE)."""
-        found, verdict = st.inspect(self.root)
-        if verdict != st.STALE:
-            return found, verdict
-        self._clean_up_stale()
-        return None, st.NONE
+        Ids are the directory's name and a 32-bit hash of its path (ids.py):
+        two directories may meet in one id, and must not take each other's
+        container for their own.
+        """
+        found = st.read_state(self.state_dir)
+        if found is not None and self.publish and found.root != os.path.realpath(self.root):
+            raise StateError(f"{self.state_dir} holds the state of the container in {found.root}, whose id is "
+                             f"also {self.id}; one of the two directories must be renamed")
+        return found
 
-    def _clean_up_stale(self) -> None:
-        old = st.read_state(self.root)
-        if old is not None:
-            _kill_orphan(old)
-            cfg = Config.from_dict(old.config)
-            ctx = self._context(cfg, Process(args=[], env=[]))
-            ctx.resources = old.resources
-            ctx.stale = True
-            ctx.pid = old.pid
-            hooks = Hooks(self.plugins, self.plugins.active(old.config), ctx)
-            try:
-                hooks.cleanup()
-            finally:
-                st.remove_state(self.root)
-        else:
-            st.remove_state(self.root)
+    def status(self) -> str | None:
+        """One of creating, created, running, stopped; None when there is no container."""
+        found = self.state()
+        return found.status if found is not None else None
+
+    @contextlib.contextmanager
+    def _lock(self, create: bool = False) -> Iterator[None]:
+        try:
+            with st.Lock(self.state_dir, create=create):
+                yield
+        except st.NoSuchContainer:
+            raise self._no_such() from None
+
+    def _read(self) -> st.State:
+        found = self._trusted()
+        if found is None:
+            raise self._no_such()
+        return found
+
+    def _no_such(self) -> st.NoSuchContainer:
+        error = st.NoSuchContainer(self.id)
+        if self.publish:
+            error.args = (f"no container in {self.root}",)
+        return error
 
     def _context(self, config: Config, process: Process) -> ContainerContext:
         rootfs = Path(config.rootfs) if config.rootfs else self.root
@@ -276,158 +339,400 @@ class Container:
             ctx.syscalls = self._syscalls
         return ctx
 
-    def _process(self, args: list[str], config: Config, tty: bool | None, joining: bool) -> Process:
+    def _context_from_state(self, found: st.State, process: Process | None = None,
+                            stale: bool = False) -> tuple[ContainerContext, Hooks]:
+        """The context and hooks of a container made earlier, maybe by another process: from its state alone."""
+        config = Config.from_dict(found.config)
+        ctx = self._context(config, process or Process(args=[], env=[], attached=found.attached))
+        ctx.rootfs = Path(found.rootfs)
+        ctx.pid = found.pid or None
+        ctx.resources = found.resources
+        ctx.stale = stale
+        return ctx, Hooks(self.plugins, self.plugins.active(found.config.keys()), ctx)
+
+    def _process(self, args: list[str], config: Config, tty: bool | None, joining: bool,
+                 attached: bool = True) -> Process:
         if not args:
             raise ContainerError("exec", "no command given")
         return Process(args=list(args), env=config.env, cwd=config.cwd, user=config.user or "",
-                       tty=bool(config.tty) if tty is None else tty, joining=joining)
+                       tty=bool(config.tty) if tty is None else tty, joining=joining, attached=attached)
 
-    # -- the first process -----------------------------------------------------------
-    def create(self, args: list[str], tty: bool | None = None) -> ContainerProcess:
-        """Set the container up to just before ``args`` is exec'd; the process waits."""
+    # -- creating ----------------------------------------------------------------------
+    def create(self, args: list[str], tty: bool | None = None, *, detach: bool = False,
+               keeper: bool | None = None) -> ContainerProcess:
+        """Set the container up to just before ``args`` is exec'd; its process waits for the start.
+
+        ``detach``: the container outlives this process (no parent-death
+        signal); with ``keeper`` (the default then) a keeper process of ours
+        reaps it and records its exit status; without, the caller's child
+        subreaper does (see the module's docstring).
+        """
+        keeper = detach if keeper is None else keeper
+        if keeper or _has_threads():
+            return self._create_kept(args, tty, detach)
+        return self._create(args, tty, detach=detach)
+
+    def _create(self, args: list[str], tty: bool | None, *, detach: bool, reaper: int = 0) -> ContainerProcess:
         config = self.config
-        with _locked(self.root):
-            found, verdict = self._inspect_and_recover()
-            if found is not None:
-                raise StateError(f"a container is already running in {self.root} (pid {found.pid})")
-            if verdict == st.FORGED:
-                raise StateError(f"{self.root / st.PID_FILE} names a process that is not this container's; "
-                                 "remove it if no container runs here")
-            ctx = self._context(config, self._process(args, config, tty, joining=False))
-            active = self.plugins.active(config.to_dict().keys())
-            hooks = Hooks(self.plugins, active, ctx)
-            return self._create_locked(ctx, hooks)
+        with self._lock(create=True):
+            self._clear_for_create()
+            ctx = self._context(config, self._process(args, config, tty, joining=False, attached=not detach))
+            hooks = Hooks(self.plugins, self.plugins.active(config.to_dict().keys()), ctx)
+            return self._create_locked(ctx, hooks, reaper)
 
-    def _create_locked(self, ctx: ContainerContext, hooks: Hooks) -> ContainerProcess:
-        ctx.namespaces = _collect_namespaces(hooks)
-        parent_chan = child_chan = None
+    def _create_kept(self, args: list[str], tty: bool | None, detach: bool) -> ContainerProcess:
+        """Create in a keeper (keeper.py): forked from us, or a fresh interpreter when we have threads."""
+        from . import keeper
+
+        if not args:
+            raise ContainerError("exec", "no command given")
+        self.config  # a config error is raised here, before any process is made
+        caller, keeper_end = Channel.pair()
+        try:
+            if _has_threads():
+                if self.plugins is not default_plugins():
+                    raise StateError("a program with threads creates containers in a fresh interpreter, which "
+                                     "loads the installed plugins only; this Container has plugins of its own: "
+                                     "create it before starting threads, or install the plugins")
+                request = {"root": str(self.root), "config": self.config.to_dict(),
+                           "id": None if self.publish else self.id, "state_root": str(self.state_dir.parent),
+                           "args": list(args), "tty": tty, "detach": detach}
+                keeper_pid = keeper.spawn_keeper(request, keeper_end, caller)
+            else:
+                keeper_pid = keeper.fork_keeper(self, keeper_end, args, tty, detach)
+            keeper_end.close()
+            try:
+                answer, fds = caller.recv_with_fds(keeper.CREATED)
+            except EOFError:
+                raise ContainerError("create", "the keeper process ended before the container was created") \
+                    from None
+            except BaseException:
+                _reap(keeper_pid)
+                raise
+        except BaseException:
+            caller.close()
+            keeper_end.close()
+            raise
+        found = self._read()
+        ctx, hooks = self._context_from_state(found)
+        return KeptProcess(self, ctx, hooks, int(answer["pid"]), fds[0] if fds else None, first=True, state=found,
+                           keeper=caller, keeper_pid=keeper_pid)
+
+    def _clear_for_create(self) -> None:
+        """Under the lock: remove what a stopped container left; refuse one that lives."""
+        found = self._trusted()
+        if found is None:
+            if self.publish:
+                self._refuse_forged_pid_file()
+            return
+        now = st.status(found)
+        if now == st.STOPPED:
+            self._delete_locked(found)
+            st.make_private(self.state_dir)  # the lock's directory, removed with the state
+            return
+        where = f"in {self.root}" if self.publish else f"with id {self.id}"
+        if now == st.RUNNING:
+            raise StateError(f"a container is already running {where} (pid {found.pid})")
+        if now == st.CREATED:
+            raise StateError(f"a container {where} is created and waits to be started: start it or delete it")
+        raise StateError(f"a container {where} is being created by pid {found.creator_pid}")
+
+    def _refuse_forged_pid_file(self) -> None:
+        """A pid file in the directory without a trusted state: refuse if it names a live process."""
+        pid = st.untrusted_pid(self.root)
+        if pid is None:
+            return
+        if pid > 0 and st.process_start_time(pid) is not None:
+            raise StateError(_foreign_pid_file_message(self.root, pid))
+        st.remove_copies(self.root)  # left by a container long gone
+
+    def _new_state(self, ctx: ContainerContext) -> st.State:
+        me = os.getpid()
+        return st.State(id=self.id, status=st.CREATING, pid=0, start="", root=os.path.realpath(self.root),
+                        rootfs=str(ctx.rootfs), config=ctx.config.to_dict(),
+                        created=datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z"),
+                        resources=ctx.resources, creator_pid=me, creator_start=st.process_start_time(me) or "",
+                        attached=ctx.process.attached, owner=os.geteuid(), publish=self.publish,
+                        args=list(ctx.process.args))
+
+    def _create_locked(self, ctx: ContainerContext, hooks: Hooks, reaper: int = 0) -> ContainerProcess:
+        state = self._new_state(ctx)
+        if reaper:  # a keeper (keeper.py): it records the exit status
+            state.reaper_pid, state.reaper_start = reaper, st.process_start_time(reaper) or ""
+        elif ctx.process.attached:
+            state.reaper_pid, state.reaper_start = state.creator_pid, state.creator_start
+        chan: Channel | None = None
+        listener: int | None = None
         pids: list[int] = []
         try:
+            ctx.namespaces = host.collect_namespaces(hooks)
             # A plugin's first record is written at once (pid 0: no process
-            # yet; see state.inspect), so that a SIGKILL between its mkdir and
-            # the end of pre_clone leaves a state the next command cleans up.
-            ctx.on_first_record = lambda: st.write_state(self.root, self._state(ctx, 0))
+            # yet), so that a SIGKILL between its mkdir and the end of
+            # pre_clone leaves a state the next command cleans up.
+            ctx.on_first_record = lambda: st.write_state(self.state_dir, state)
             try:
                 hooks("pre_clone")
             finally:
                 ctx.on_first_record = None
             # All that pre_clone made is on disk before anything can kill us.
-            st.write_state(self.root, self._state(ctx, 0))
+            st.write_state(self.state_dir, state)
             _debug_pause("after_pre_clone")
-            _become_subreaper(ctx)
-            parent_chan, child_chan = Channel.pair()
-            setup_pid = _spawn_setup(ctx, hooks, child_chan, target=None)
-            pids.append(setup_pid)
-            child_chan.close()
-            child_chan = None
-            pid = self._sync_namespaces(ctx, hooks, parent_chan, setup_pid)
-            pids[:] = [pid]
+            listener = host.bind_start_socket(self.state_dir)
+            entry = Entry(pid_namespace_made=host.pid_namespace_made_here(ctx), listener=listener)
+            pid, chan = host.launch(ctx, hooks, entry, pids)
+            os.close(listener)
+            listener = None
             ctx.pid = pid
             hooks("post_clone", pid=pid)
-            state = self._state(ctx, pid)
-            written = st.write_state(self.root, state)
+            state.pid, state.start = pid, st.process_start_time(pid) or ""
+            state.namespaces = st.stable_namespace_ids(pid)
+            st.write_state(self.state_dir, state)
             _debug_pause("after_post_clone")
-            parent_chan.send(msg.CONFIGURED)
-            master = _recv_ready(parent_chan)
-            # Plugins may have recorded more while the child set up.
-            st.update_resources(self.root, state, written)
+            chan.send(msg.CONFIGURED)
+            master = host.recv_ready(chan)
+            chan.close()
+            chan = None
+            state.status = st.CREATED  # with what plugins recorded while the child set up
+            st.write_state(self.state_dir, state)
         except BaseException as e:
-            why = _abandon_setup(e, pids, parent_chan, child_chan)
+            why = host.abandon(e, pids, chan)
+            if listener is not None:
+                os.close(listener)
             self._teardown(ctx, hooks)
             if isinstance(e, EOFError):
                 raise ContainerError("setup", why or str(e)) from None
             raise
-        return ContainerProcess(self, ctx, hooks, parent_chan, pid, master, first=True)
-
-    def _sync_namespaces(self, ctx: ContainerContext, hooks: Hooks, chan: Channel, setup_pid: int) -> int:
-        """Answer USERNS with the id maps; return the pid of the container's process."""
-        while True:
-            m = chan.recv(msg.USERNS, msg.PID)
-            if m["kind"] == msg.USERNS:
-                hooks("map_ids", pid=setup_pid)
-                chan.send(msg.IDS_MAPPED)
-                continue
-            pid = int(m["pid"]) or setup_pid  # 0: the process we forked runs the command
-            if pid != setup_pid:
-                # The intermediate process forked PID 1 and exits; reaping it
-                # makes PID 1 our child (we are its subreaper).
-                _waitpid(setup_pid)
-            return pid
-
-    def _state(self, ctx: ContainerContext, pid: int) -> st.State:
-        return st.State(pid=pid, start=st.process_start_time(pid) or "", id=ctx.id, rootfs=str(ctx.rootfs),
-                        config=ctx.config.to_dict(), namespaces=st.stable_namespace_ids(pid),
-                        resources=ctx.resources, nsinit_pid=os.getpid(),
-                        nsinit_start=st.process_start_time(os.getpid()) or "")
+        return ContainerProcess(self, ctx, hooks, pid, master, first=True, state=state)
 
     def _teardown(self, ctx: ContainerContext, hooks: Hooks) -> None:
         try:
             hooks.cleanup()
         finally:
-            st.remove_state(self.root)
+            st.remove_state(self.state_dir, self.root if self.publish else None)
 
     def run(self, args: list[str], tty: bool | None = None) -> int:
         """create, start and wait: the exit status of ``args``."""
-        proc = self.create(args, tty=tty)
-        proc.start()
-        return proc.wait()
+        with self.create(args, tty=tty) as proc:
+            proc.start()
+            return proc.wait()
 
-    # -- joining -----------------------------------------------------------------------
-    def join(self, args: list[str], tty: bool | None = None) -> ContainerProcess:
-        """A new process in the running container, created and waiting to exec."""
-        with _locked(self.root):
-            found, verdict = self._inspect_and_recover()
-        if found is None:
-            if verdict == st.FORGED:
-                raise StateError(f"{self.root / st.PID_FILE} names a process that is not this container's; "
-                                 "refusing to join it")
-            raise NotRunning(f"no container is running in {self.root}")
-        config = Config.from_dict(found.config)
-        ctx = self._context(config, self._process(args, config, tty, joining=True))
-        ctx.pid = found.pid
-        ctx.resources = found.resources
-        active = self.plugins.active(found.config.keys())
-        hooks = Hooks(self.plugins, active, ctx)
-        parent_chan = child_chan = None
-        pids: list[int] = []
+    # -- starting ------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the created container: its first process execs its command (from any process)."""
+        with self._lock():
+            found = self._read()
+            now = st.status(found)
+            if now != st.CREATED:
+                raise StateError(f"cannot start container {self.id}: it is {now}, not created")
+            ctx, hooks = self._context_from_state(found)
+            try:
+                self._start_created(ctx, hooks, found, locked=True)
+            except EOFError:
+                raise ContainerError("exec", f"container {self.id}'s process ended before it exec'd its command") \
+                    from None
+
+    def _start_created(self, ctx: ContainerContext, hooks: Hooks, found: st.State, locked: bool = False) -> None:
+        """Send START on the start socket and see the exec through; then it is running."""
+        if not locked:
+            with self._lock():
+                return self._start_created(ctx, hooks, found, locked=True)
+        import _socket
+
+        path = self.state_dir / st.START_SOCKET
+        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_SEQPACKET | _socket.SOCK_CLOEXEC)
         try:
-            hooks("pre_join")
-            _become_subreaper(ctx)
-            parent_chan, child_chan = Channel.pair()
-            setup_pid = _spawn_setup(ctx, hooks, child_chan, target=found.pid)
-            pids.append(setup_pid)
-            child_chan.close()
-            child_chan = None
-            hooks("join", pid=setup_pid)
-            parent_chan.send(msg.CONFIGURED)
-            pid = int(parent_chan.recv(msg.PID)["pid"]) or setup_pid  # 0: the process we forked
-            if pid != setup_pid:
-                _waitpid(setup_pid)
-                pids[:] = [pid]
-            parent_chan.send(msg.ADOPTED)
-            master = _recv_ready(parent_chan)
-        except BaseException as e:
-            why = _abandon_setup(e, pids, parent_chan, child_chan)
-            if isinstance(e, EOFError):
-                raise ContainerError("join", why or str(e)) from None
-            raise
-        return ContainerProcess(self, ctx, hooks, parent_chan, pid, master, first=False)
+            sock.connect(str(path))
+        except OSError:
+            sock.close()
+            raise ContainerError("start", f"container {self.id}'s process no longer waits for the start") from None
+        os.unlink(path)  # one start only: a second finds no socket
+        chan = Channel(sock, "the container's process")
+        try:
+            chan.send(msg.START)
+            chan.wait_for_exec((found.args or ["the command"])[0])
+        finally:
+            chan.close()
+        found.status = st.RUNNING
+        st.write_state(self.state_dir, found)
+        hooks("post_start", pid=found.pid)
 
-    # -- the running container ----------------------------------------------------------
-    def _running_context(self) -> tuple[ContainerContext, Hooks]:
-        found = self.state()
-        if found is None:
-            raise NotRunning(f"no container is running in {self.root}")
-        config = Config.from_dict(found.config)
-        ctx = self._context(config, Process(args=[], env=[]))
-        ctx.pid = found.pid
-        ctx.resources = found.resources
-        return ctx, Hooks(self.plugins, self.plugins.active(found.config.keys()), ctx)
+
+    # -- ending ----------------------------------------------------------------------------
+    def _ended(self, ctx: ContainerContext, hooks: Hooks, pid: int, status: int, teardown: bool | None = None
+               ) -> str | None:
+        """The first process ``pid``, reaped by us, ended with ``status``: record it; tear down if attached.
+
+        Returns why it ended when a plugin knows.  A container deleted
+        meanwhile (another process's ``delete --force``) is left alone.
+        """
+        teardown = ctx.process.attached if teardown is None else teardown
+        try:
+            with self._lock():
+                found = st.read_state(self.state_dir)
+                if found is None or found.pid != pid:
+                    return None
+                reasons = hooks("exit_reason", status=status)
+                if teardown:
+                    self._teardown(ctx, hooks)
+                else:
+                    found.status, found.exit_status = st.STOPPED, status
+                    st.write_state(self.state_dir, found)
+                return reasons[0] if reasons else None
+        except st.NoSuchContainer:
+            return None
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        """Wait for the container's first process to end (from any process); its exit status.
+
+        The status is known when one of our processes reaps it (its creator,
+        or its keeper); under another reaper (containerd-shim, init) it is
+        None.  Raises TimeoutError after ``timeout`` seconds.
+        """
+        import select
+
+        deadline = None if timeout is None else time.monotonic() + timeout
+        found = self._read()
+        if st.status(found) in (st.CREATED, st.RUNNING):
+            try:
+                pidfd = os.pidfd_open(found.pid)
+            except ProcessLookupError:
+                pidfd = None
+            if pidfd is not None:
+                try:
+                    if st.alive(found.pid, found.start):
+                        left = None if deadline is None else max(0.0, deadline - time.monotonic())
+                        if not select.select([pidfd], [], [], left)[0]:
+                            raise TimeoutError(f"container {self.id} still runs")
+                finally:
+                    os.close(pidfd)
+        if found.reaper_pid == os.getpid():
+            raise StateError(f"this process reaps container {self.id}: wait through its ContainerProcess")
+        while True:  # ended: its reaper records the status within moments
+            found = st.read_state(self.state_dir)
+            if found is None or found.exit_status is not None:
+                return None if found is None else found.exit_status
+            if not st.alive(found.reaper_pid, found.reaper_start):
+                return None
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"container {self.id} ended; its exit status is not recorded yet")
+            time.sleep(0.005)
+
+    def kill(self, sig: int = signal.SIGTERM, all: bool = False) -> None:
+        """Send ``sig`` to the container's first process (with ``all``, to every process of the container)."""
+        with self._lock():
+            found = self._read()
+            now = st.status(found)
+            if now not in (st.CREATED, st.RUNNING):
+                raise NotRunning(f"container {self.id} is {now}: no process to signal")
+            self._check_same_process(found)
+            pids = self._processes(found) if all else [found.pid]
+            for pid in pids:
+                _send_signal(pid, found.start if pid == found.pid else None, sig)
 
     def signal(self, sig: int) -> None:
         """Send ``sig`` to the container's first process."""
-        ctx, _ = self._running_context()
-        os.kill(ctx.pid or 0, sig)
+        self.kill(sig)
+
+    def destroy(self) -> None:
+        """Kill the container's first process (and with it the container)."""
+        try:
+            self.kill(signal.SIGKILL)
+        except StateError:
+            pass
+
+    def processes(self) -> list[int]:
+        """Host pids of every process of the running container, its first process first."""
+        found = self._read()
+        if st.status(found) not in (st.CREATED, st.RUNNING):
+            return []
+        return self._processes(found)
+
+    def _processes(self, found: st.State) -> list[int]:
+        ctx, hooks = self._context_from_state(found)
+        for pids in hooks("processes"):
+            return [found.pid] + [p for p in pids if p != found.pid]
+        if "pid" in found.namespaces and found.namespaces["pid"] != os.readlink("/proc/self/ns/pid"):
+            return [found.pid] + [p for p in _pids_in_pid_namespace(found.namespaces["pid"]) if p != found.pid]
+        return [found.pid]
+
+    def _check_same_process(self, found: st.State) -> None:
+        if not st.same_process(found):
+            raise StateError(f"the process recorded for container {self.id} (pid {found.pid}) is no longer in "
+                             "the container's namespaces; refusing to act on it")
+
+    def delete(self, force: bool = False) -> None:
+        """Remove the container: every plugin's cleanup, then its state (``force``: kill it first if it runs)."""
+        with self._lock():
+            found = self._read()
+            now = st.status(found)
+            if now == st.CREATING:
+                raise StateError(f"cannot delete container {self.id}: it is being created by pid {found.creator_pid}")
+            if now == st.RUNNING and not force:
+                raise StateError(f"cannot delete container {self.id}: it is running (stop it first, or delete it by force)")
+            self._delete_locked(found)
+
+    def _kill_and_wait(self, found: st.State) -> None:
+        """SIGKILL every process of the container; wait until the first process has ended."""
+        if st.alive(found.pid, found.start) and st.same_process(found):
+            for pid in self._processes(found):
+                _send_signal(pid, found.start if pid == found.pid else None, signal.SIGKILL)
+            _wait_gone(found.pid, found.start)
+
+    def _delete_locked(self, found: st.State) -> None:
+        """Kill what still runs (a created container, or an attached one whose creator died), clean up, remove."""
+        self._kill_and_wait(found)
+        ctx, hooks = self._context_from_state(found, stale=True)
+        try:
+            hooks.cleanup()
+        finally:
+            st.remove_state(self.state_dir, Path(found.root) if found.publish else None)
+
+    # -- joining -----------------------------------------------------------------------
+    def join(self, args: list[str], tty: bool | None = None) -> ContainerProcess:
+        """A new process in the running container, created and waiting to exec.
+
+        The lock is held while the state is read and PID 1 pinned (a pidfd),
+        not while the process is set up: a join that hangs must not hold up
+        a delete.  A container deleted meanwhile fails the join (its
+        namespaces are gone with PID 1).
+        """
+        try:
+            with self._lock():
+                found = self._trusted()
+                if found is None or st.status(found) != st.RUNNING:
+                    raise NotRunning(self._not_running())
+                self._check_same_process(found)
+                entry = host.join_entry(found)
+        except st.NoSuchContainer:
+            raise NotRunning(self._not_running()) from None
+        config = Config.from_dict(found.config)
+        chan: Channel | None = None
+        pids: list[int] = []
+        try:
+            ctx, hooks = self._context_from_state(found, self._process(args, config, tty, joining=True))
+            hooks("pre_join")
+            pid, chan = host.launch(ctx, hooks, entry, pids)
+            hooks("join", pid=pid)
+            chan.send(msg.CONFIGURED)
+            master = host.recv_ready(chan)
+        except BaseException as e:
+            why = host.abandon(e, pids, chan)
+            if isinstance(e, EOFError):
+                raise ContainerError("join", why or str(e)) from None
+            raise
+        finally:
+            host.close_entry(entry)
+        return ContainerProcess(self, ctx, hooks, pid, master, first=False, chan=chan)
+
+    def _not_running(self) -> str:
+        return f"no container is running in {self.root}" if self.publish else f"container {self.id} is not running"
+
+    # -- the running container ----------------------------------------------------------
+    def _running_context(self) -> tuple[ContainerContext, Hooks]:
+        found = self._trusted()
+        if found is None or st.status(found) not in (st.CREATED, st.RUNNING):
+            raise NotRunning(self._not_running())
+        return self._context_from_state(found)
 
     def stats(self) -> dict[str, Any]:
         ctx, hooks = self._running_context()
@@ -446,192 +751,106 @@ class Container:
         if not hooks("resume"):
             raise ContainerError("resume", "no active plugin can resume this container (it needs the cgroups key)")
 
-    def destroy(self) -> None:
-        """Kill the container's first process (and with it the container)."""
-        try:
-            self.signal(signal.SIGKILL)
-        except (StateError, ProcessLookupError):
-            pass
+
+def list_containers(state_root: str | os.PathLike[str] | None = None) -> list[st.State]:
+    """Every container under the state root (this user's by default), with its status as it is now."""
+    found = []
+    for _, state in st.list_states(Path(state_root or ids.state_root())):
+        if state is not None:
+            state.status = st.status(state)
+            found.append(state)
+    return found
 
 
-def _collect_namespaces(hooks: Hooks) -> list[Namespace]:
-    chosen: dict[str, Namespace] = {}
-    for result in hooks("namespaces"):
-        for ns in result:
-            prior = chosen.get(ns.kind)
-            if prior is not None and prior != ns:
-                raise ContainerError("namespaces", f"{ns.kind} is asked for twice, differently: "
-                                     f"{prior.path or 'new'} and {ns.path or 'new'}")
-            chosen[ns.kind] = ns
-    return list(chosen.values())
+def keeper_main(argv: list[str]) -> None:
+    """A keeper started as a fresh interpreter (``python -m libcontainer.keeper FD``, keeper.py)."""
+    import _socket
+
+    from . import keeper
+
+    chan = Channel(_socket.socket(fileno=int(argv[0])), "the caller")
+    os.set_inheritable(chan.fileno(), False)
+    try:
+        request = keeper.read_request(chan)
+        box = Container(request["root"], Config.from_dict(request["config"]), id=request["id"],
+                        state_root=request["state_root"])
+    except BaseException as e:  # noqa: BLE001 - told to the caller, whatever it is
+        chan.send_error("keeper", f"{type(e).__name__}: {e}")
+        os._exit(125)
+    keeper.keep(box, chan, request["args"], request["tty"], request["detach"])
 
 
-def _recv_ready(chan: Channel) -> int | None:
-    """Wait for READY; the tty master fd that comes with it, if any."""
-    _, fds = chan.recv_with_fds(msg.READY)
-    return fds[0] if fds else None
+def _reap(pid: int) -> None:
+    try:
+        host.waitpid(pid)
+    except ChildProcessError:
+        pass
 
 
-def _spawn_setup(ctx: ContainerContext, hooks: Hooks, chan: Channel, target: int | None) -> int:
-    """Start the setup process: a fork, or a fresh interpreter when we have threads."""
+def _has_threads() -> bool:
     # Only a program that imported threading can have other threads.
     threading = sys.modules.get("threading")
-    if threading is not None and threading.active_count() > 1:
-        from .spawn import spawn_setup
+    return threading is not None and threading.active_count() > 1
 
-        return spawn_setup(ctx, hooks, chan, target)
-    from .process import setup_first_process, setup_joining_process
 
-    sys.stdout.flush()
-    sys.stderr.flush()
-    # The fd of where our children are born now, opened first: whatever
-    # interrupts us from the unshare on (an error, a Ctrl-C), the finally
-    # below sets it back.
-    ours = None
-    if target is None and _pid_namespace_made_here(ctx):
-        ours = os.open("/proc/self/ns/pid_for_children", os.O_RDONLY | os.O_CLOEXEC)
-    pid = -1
+def _send_signal(pid: int, start: str | None, sig: int) -> None:
+    """Signal ``pid`` through a pidfd (when ``start`` is given, only if it is still the process that started then)."""
     try:
-        if ours is not None:
-            _new_pid_namespace_for_children(ctx)
-        pid = os.fork()
-        if pid == 0:
-            try:
-                if target is None:
-                    setup_first_process(ctx, hooks.plugins, hooks.active, chan, pid_namespace_made=ours is not None)
-                else:
-                    setup_joining_process(ctx, hooks.plugins, hooks.active, chan, target)
-            finally:
-                os._exit(125)
-    finally:
-        if ours is not None:
-            _pid_namespace_for_children_back(ctx, ours, pid if pid > 0 else None)
-    return pid
-
-
-def _pid_namespace_made_here(ctx: ContainerContext) -> bool:
-    """True when nsinit creates the container's new pid namespace, so that its child is PID 1 from birth.
-
-    That saves the setup process a fork and nsinit the reaping of an
-    intermediate process.  Not with a new user namespace, which must own the
-    pid namespace and is created by the child; not with a time namespace,
-    which also applies to children only, so the child forks anyway and the
-    intermediate would be the pid namespace's init; not without root.
-    """
-    return (not ctx.rootless and ctx.new_namespace("NEWPID")
-            and not ctx.has_namespace("NEWUSER") and not ctx.has_namespace("NEWTIME"))
-
-
-def _new_pid_namespace_for_children(ctx: ContainerContext) -> None:
-    """unshare(CLONE_NEWPID) here: our next child is the new namespace's PID 1.
-
-    Our own pid namespace does not change, only the one our children are born
-    in (pid_namespaces(7)); _pid_namespace_for_children_back sets that back.
-    """
-    with Step("namespaces"):
-        ctx.syscalls.unshare(sc.CLONE_NEWPID)
-
-
-def _pid_namespace_for_children_back(ctx: ContainerContext, ours: int, child: int | None) -> None:
-    """Children born from now on are born where they were before (setns(2) to the caller's own is allowed).
-
-    Without this, every later fork of the caller (a join server, another
-    container, a library user's subprocess) would land in the container's
-    pid namespace, and fail once its PID 1 is gone.
-    """
-    try:
-        with Step("namespaces"):
-            ctx.syscalls.setns(ours, sc.CLONE_NEWPID, what="nsinit's own pid namespace")
-    except ContainerError:
-        if child is not None:
-            _kill_and_reap([child])
-        raise
-    finally:
-        os.close(ours)
-
-
-def _kill_orphan(old: st.State) -> None:
-    """Kill the recorded PID 1 if it still runs (its nsinit was killed), and wait until it is gone."""
-    if old.pid <= 0:
-        return  # no process yet; and os.kill(0) is our own process group, os.kill(-1) every process
-    if st.process_start_time(old.pid) != old.start:
-        return
-    try:
-        os.kill(old.pid, signal.SIGKILL)
+        pidfd = os.pidfd_open(pid)
     except ProcessLookupError:
         return
-    for _ in range(200):  # a SIGKILLed process is gone within milliseconds
-        try:
-            os.waitpid(old.pid, os.WNOHANG)  # ours when we are its subreaper
-        except ChildProcessError:
-            pass
-        if st.process_start_time(old.pid) != old.start:
+    try:
+        if start is not None and not st.alive(pid, start):
             return
-        time.sleep(0.01)
+        signal.pidfd_send_signal(pidfd, sig)
+    except ProcessLookupError:
+        pass
+    finally:
+        os.close(pidfd)
 
 
-def _abandon_setup(error: BaseException, pids: list[int], *chans: Channel | None) -> str | None:
-    """A setup that failed: close the channel's ends, kill and reap its processes; how they ended, if they
-    closed the channel without a word (``error`` is EOFError)."""
-    why = _why_gone(pids[-1]) if isinstance(error, EOFError) and pids else None
-    for chan in chans:
-        if chan is not None:
-            chan.close()
-    _kill_and_reap(pids)
-    return why
-
-
-def _why_gone(pid: int, patience: float = 0.2) -> str | None:
-    """How the setup process ended, when it closed the channel without a word; None if it has not.
-
-    A process killed by the kernel (a seccomp filter's SIGSYS, the OOM
-    killer's SIGKILL) cannot report its own end: its wait status can.
-    """
+def _wait_gone(pid: int, start: str, patience: float = 10.0) -> None:
+    """Until ``pid`` (started at ``start``) has ended; reaped when it is our child."""
     deadline = time.monotonic() + patience
-    while True:
+    while time.monotonic() < deadline:
         try:
-            done, status = os.waitpid(pid, os.WNOHANG)
+            os.waitpid(pid, os.WNOHANG)  # ours when we created it (or adopted it)
         except ChildProcessError:
-            return None
-        if done:
-            break
-        if time.monotonic() > deadline:
-            return None
+            pass
+        if not st.alive(pid, start):
+            return
         time.sleep(0.005)
-    if os.WIFSIGNALED(status):
-        sig = os.WTERMSIG(status)
-        name = signal.Signals(sig).name if sig in signal.valid_signals() else str(sig)
-        hint = " (a seccomp filter refused a system call the setup still makes)" if sig == signal.SIGSYS else ""
-        return f"the container's process was killed by {name} before exec{hint}"
-    return f"the container's process exited with status {os.WEXITSTATUS(status)} before exec, without saying why"
 
 
-def _kill_and_reap(pids: list[int]) -> None:
-    for pid in reversed(pids):
+def _pids_in_pid_namespace(ns: str) -> list[int]:
+    """Host pids of every process whose pid namespace is ``ns`` ("pid:[4026532...]")."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if os.readlink(f"/proc/{entry}/ns/pid") == ns:
+                    out.append(int(entry))
+            except OSError:
+                pass
+    return out
+
+
+def _foreign_pid_file_message(root: Path, pid: int) -> str:
+    """What is true about a pid file naming a live process when this user holds no state for it."""
+    if os.geteuid() != 0:
         try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
+            os.stat(os.path.join(ids.RUN_DIR, ids.container_id(root)))
+        except PermissionError:
+            return (f"permission denied to the state of the container running in {root} (pid {pid}): "
+                    f"root keeps it in {ids.RUN_DIR}; run nsinit as root")
+        except OSError:
             pass
-    for pid in reversed(pids):
-        try:
-            _waitpid(pid)
-        except ChildProcessError:
-            pass
-
-
-class _locked:
-    """An exclusive flock on the container's directory while state is read or written."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.fd = -1
-
-    def __enter__(self) -> None:
-        try:
-            self.fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        except OSError as e:
-            raise LibcontainerError(f"{self.root}: {e.strerror}") from None
-        fcntl.flock(self.fd, fcntl.LOCK_EX)
-
-    def __exit__(self, *exc: Any) -> None:
-        os.close(self.fd)
+    try:
+        owner = os.stat(f"/proc/{pid}").st_uid
+    except OSError:
+        owner = os.geteuid()
+    if owner != os.geteuid():
+        return (f"the container running in {root} (pid {pid}) belongs to uid {owner}: nsinit keeps its state for "
+                f"that user, not for uid {os.geteuid()}; run nsinit as uid {owner}")
+    return (f"{root / st.PID_FILE} names a live process (pid {pid}) that is not this container's; "
+            "remove it if no container runs here")

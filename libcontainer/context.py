@@ -60,6 +60,7 @@ class Process:
     user: str = ""  # "name", "uid", "uid:gid" or "name:group"; "" is root
     tty: bool = False  # give it a new pseudo-terminal as stdio
     joining: bool = False  # joins a running container instead of starting one
+    attached: bool = True  # dies with the process that made it (parent-death signal)
     pid: int | None = None  # host pid, once it exists
 
 
@@ -72,7 +73,7 @@ class ContainerContext:
     rootfs: Path  # the root filesystem (often the same as root)
     id: str  # a name unique on this host, derived from root
     process: Process  # the process being started or joined
-    syscalls: Any = field(default_factory=_syscalls.real, repr=False)  # the kernel door
+    syscalls: _syscalls.KernelDoor = field(default_factory=_syscalls.real, repr=False)  # the kernel door
     namespaces: list[Namespace] = field(default_factory=list)  # as the plugins asked
     pid: int | None = None  # host pid of the container's first process
     resources: dict[str, dict[str, Any]] = field(default_factory=dict)  # per plugin: what it created

@@ -316,12 +316,8 @@ def _send(conn: _socket.socket, kind: bytes, *fields: str) -> None:
 
 def _join_and_wait(conn: _socket.socket, box, args: list[str], tty: bool | None, report) -> int | None:
     """Join ``box`` (the supervisor's Container, config loaded) and wait; None when the client must join."""
-    from . import container as engine
     from .errors import LibcontainerError, NotRunning
 
-    # PR_SET_CHILD_SUBREAPER is not inherited over fork (prctl(2)): the
-    # handler must become one itself to adopt the process.
-    engine._subreaper_set = False
     # The config the container runs with: the supervisor's, as its state records it.
     if tty if tty is not None else box.config.tty:
         _send(conn, FALLBACK, "the process wants a terminal")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigProblem
-from .plugins import hookimpl
+from .hookspecs import hookimpl
 
 if TYPE_CHECKING:
     from .config import Config

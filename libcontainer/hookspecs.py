@@ -11,55 +11,80 @@ Order is the engine's, not the plugins'.  Where the kernel requires one step
 before another, the two are separate hooks that the engine fires in sequence;
 ``tryfirst``/``trylast`` only order implementations *within* one hook.
 
-Starting a container (``Container.create`` then ``Container.start``)::
+A container's life, and the hooks on the way (Container.create, .start,
+then the first process's end, then .delete; each may be another process)::
 
     host    libcontainer_config_schema       keys owned + JSON Schema fragments
     host    libcontainer_config_formats      named string formats for schemas
     host    libcontainer_validate_config     cross-field checks -> problems
     host    libcontainer_config_warnings     allowed but seldom meant -> warnings
+            -- status: creating (its state written once a plugin records)
     host    libcontainer_namespaces          which namespaces to create or join
-    host    libcontainer_pre_clone           before the child exists
-            -- engine forks the setup process; it unshares CLONE_NEWUSER first
+    host    libcontainer_pre_clone           before the setup process exists
+            -- engine forks the setup process (host.py); entering a namespace that
+               exists, it scrubs its environment and turns non-dumpable first;
+               it joins namespaces by path, then unshares CLONE_NEWUSER
     host    libcontainer_map_ids             child in its new user namespace, waiting
-            -- child unshares the other namespaces, setns() the joined ones,
-               and (with a new pid namespace) forks the container's PID 1
-    inside  libcontainer_process_created     the container's process, before nsinit knows its pid
+            -- child unshares the other namespaces and (with a new pid namespace
+               it made) forks the container's PID 1; the host adopts it
+    inside  libcontainer_process_created     the container's process, before the host knows its pid
     host    libcontainer_post_clone          child in all its namespaces, waiting
             -- (with a new cgroup namespace: unshare CLONE_NEWCGROUP, now in its cgroups)
     inside  libcontainer_container_init      namespaces in place, before any mount
             -- engine: rootfs, /proc, /sys, /dev, bind mounts, pivot_root, the tty
     inside  libcontainer_post_mount          rootfs is "/", before it is made read-only
-            -- engine: readonly paths and masks, readonly_fs, hostname, session keyring
-    inside  libcontainer_pre_user            still root with every capability
-            -- engine: setgroups, setgid, setuid (capabilities kept)
+            -- engine: readonly paths and masks, readonly_fs, hostname
+            -- status: created: the process waits on its start socket, and
+               Container.create returns; any process of the owner may start it
+    inside  libcontainer_pre_user            started: still root with every capability
+            -- engine: session keyring; setgroups, setgid, setuid (capabilities kept)
     inside  libcontainer_post_user           as the configured user
             -- engine: working_dir (checked to be inside the container)
     inside  libcontainer_pre_exec            the very last step (security filters)
-            -- engine: fds >= 3 close-on-exec; reports ready; waits for start
-    host    libcontainer_post_start          the command has been exec'd
+            -- engine: fds >= 3 close-on-exec; exec through the exec stub
+    host    libcontainer_post_start          the command has been exec'd (in the starter)
+            -- status: running, until the first process ends: stopped
     host    libcontainer_exit_reason         why it ended, when a plugin knows better
-    host    libcontainer_post_exit           cleanup, also after a SIGKILLed nsinit
+    host    libcontainer_post_exit           cleanup: when an attached container's first
+                                             process ends, at delete, after a failed start,
+                                             and by the next command after a SIGKILLed creator
+
+Who reaps the first process, and so who knows its exit status: its creator
+while it lives (``ContainerProcess.wait``; an *attached* container, nsinit
+exec's, dies with its creator and is torn down when it ends); for a
+container created with ``detach=True``, a keeper process of the engine
+(keeper.py), which records the status for ``Container.wait`` in any
+process; with ``keeper=False`` (lcrun), the creator's nearest child
+subreaper (containerd-shim, conmon), as with runc.
 
 Joining a running container (``Container.join``)::
 
     host    libcontainer_pre_join            before the joining process is forked
-    host    libcontainer_join                a fresh process exists, still on the host
-            -- engine: setns into every namespace of PID 1 (user first), fork
+            -- engine: the same fork; the child scrubs its environment, turns
+               non-dumpable, setns(pidfd of PID 1) into every namespace of it
+               that differs, forks for a pid namespace; the host adopts it
+    host    libcontainer_join                the process is in the namespaces, waiting
+            -- child: chroot to PID 1's root; the tty
     inside  libcontainer_pre_user / libcontainer_post_user / libcontainer_pre_exec
             (with ``container.process.joining`` true)
 
-The *host* side of a join runs in the joining nsinit, or, for a join that the
-supervising nsinit serves (libcontainer/control.py), in a process forked from
-the supervisor for that join: module state a plugin keeps from the first
-process's hooks may be there; the context is always a new one.
+The *host* side of a join runs in the joining process, or, for a join that
+the supervising nsinit serves (libcontainer/control.py), in a process forked
+from the supervisor for that join: module state a plugin keeps from the first
+process's hooks may be there; the context is always a new one.  On every
+path the setup process is forked (never a fresh interpreter) from the
+process that runs the host hooks: a program with threads creates through a
+keeper, a fresh interpreter that forks (keeper.py).
 
 Any time while it runs: ``libcontainer_stats``, ``libcontainer_pause``,
-``libcontainer_resume``.
+``libcontainer_resume``, ``libcontainer_processes``.
 
 Hooks marked *inside* run in the container's setup process after fork: an
-exception there is sent to the host as a message naming the step, and the
-container is torn down (``libcontainer_post_exit`` runs) before nsinit exits
-125.  Hooks marked *host* run in nsinit's own process.  From post_mount on, the
+exception there is sent to the host (or, once started, to the starter) as a
+message naming the step, and the container is torn down
+(``libcontainer_post_exit`` runs) before nsinit exits 125.  Hooks marked
+*host* run in a process of the host: the creator, the starter, or the
+process that deletes.  From post_mount on, the
 setup process sees only the container's filesystem: a module that an inside
 hook imports lazily must be imported no later than ``libcontainer_pre_clone``
 (``libcontainer_pre_join`` for a join) or at the plugin's import, or the
@@ -68,7 +93,11 @@ import fails inside the container.  Every hook receives
 the state directory, the rootfs, the syscall door, the process being started,
 and ``resources``, a dict in which a plugin records, under its own name, what it
 created so that ``libcontainer_post_exit`` can remove it even from another
-nsinit process.
+process.
+
+Implementations are called through pluggy (its order, ``firstresult``,
+wrappers, tracing): ``tryfirst``/``trylast`` and ``wrapper=True`` work as
+pluggy documents them, among the plugins active for the container.
 """
 
 from __future__ import annotations
@@ -83,6 +112,7 @@ if TYPE_CHECKING:
     from .errors import ConfigProblem
 
 hookspec = pluggy.HookspecMarker("libcontainer")
+hookimpl = pluggy.HookimplMarker("libcontainer")  # also importable as libcontainer.plugins.hookimpl
 
 # ---------------------------------------------------------------------------
 # Configuration
@@ -270,7 +300,11 @@ def libcontainer_pre_exec(container: ContainerContext) -> None:
 
 @hookspec
 def libcontainer_post_start(container: ContainerContext, pid: int) -> None:
-    """Host side: the container's command has been exec'd as ``pid``."""
+    """Host side: the container's command has been exec'd as ``pid``.
+
+    Runs in the process that started the container, which need not be the
+    one that created it: ``container`` is then rebuilt from the state.
+    """
 
 
 @hookspec(firstresult=True)
@@ -287,11 +321,13 @@ def libcontainer_exit_reason(container: ContainerContext, status: int) -> str | 
 def libcontainer_post_exit(container: ContainerContext) -> None:
     """Host side: release what ``container.resources`` records.
 
-    Called when the container's first process has ended, when starting it
-    failed half-way, and by the next nsinit command when an nsinit was killed
-    (then ``container.stale`` is true and ``container.resources`` comes from
-    state.json).  Must tolerate resources that are already gone.  Every
-    plugin's implementation runs even when another raises.
+    Called when an attached container's first process has ended, when
+    creating or starting it failed half-way, at ``Container.delete`` (also
+    of a container whose creator was killed: then ``container.stale`` is
+    true and ``container.resources`` comes from state.json).  It may run in
+    another process than the one that made the resources, and more than once
+    for the same resources: it must tolerate resources that are already
+    gone.  Every plugin's implementation runs even when another raises.
     """
 
 
@@ -320,6 +356,18 @@ def libcontainer_stats(container: ContainerContext) -> dict[str, Any] | None:
     """Host side: statistics of the running container, as JSON-ready data.
 
     The results of all plugins are merged into one document.
+    """
+
+
+@hookspec(firstresult=True)
+def libcontainer_processes(container: ContainerContext) -> list[int] | None:
+    """Host side: the host pids of every process of the container, when a plugin can tell.
+
+    The cgroups plugin reads its cgroup's member list.  Without an answer
+    the engine scans /proc for the container's pid namespace (when it has
+    one of its own), else knows only the first process.  Used by
+    ``kill(all=True)`` and ``delete(force=True)``; the first non-None
+    result is used.
     """
 
 

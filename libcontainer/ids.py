@@ -37,15 +37,35 @@ def _fnv1a32(data: bytes) -> int:
     return h
 
 
-def private_dir(root: str | os.PathLike[str]) -> str:
-    """Where nsinit keeps the state it trusts for the container in ``root``.
+def state_root() -> str:
+    """Where this user's container states live: /run/nsinit for root.
 
-    /run/nsinit/<id> for root; an unprivileged nsinit uses $XDG_RUNTIME_DIR,
-    else /tmp/nsinit-<uid> (as runc does for rootless containers).
+    An unprivileged user gets $XDG_RUNTIME_DIR/nsinit, else /tmp/nsinit-<uid>
+    (as runc does for rootless containers).
     """
     if os.geteuid() == 0:
-        base = RUN_DIR
-    else:
-        runtime = os.environ.get("XDG_RUNTIME_DIR")
-        base = os.path.join(runtime, "nsinit") if runtime else f"/tmp/nsinit-{os.geteuid()}"
-    return os.path.join(base, container_id(root))
+        return RUN_DIR
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    return os.path.join(runtime, "nsinit") if runtime else f"/tmp/nsinit-{os.geteuid()}"
+
+
+def private_dir(root: str | os.PathLike[str]) -> str:
+    """Where nsinit keeps the state it trusts for the container in directory ``root``."""
+    return os.path.join(state_root(), container_id(root))
+
+
+# An id names a directory under the state root, a cgroup and interfaces: a
+# file name of the safe characters, not "." or "..", and not too long for
+# them (runc allows [\w+-\.]+ of any length; NAME_MAX is 255).
+MAX_ID = 200
+
+
+def check_id(id: str) -> str | None:
+    """Why ``id`` cannot name a container, or None when it can."""
+    if not id:
+        return "a container id cannot be empty"
+    if len(id) > MAX_ID:
+        return f"a container id is at most {MAX_ID} characters, got {len(id)}"
+    if id in (".", "..") or not set(id) <= _NAME_CHARS:
+        return f"invalid container id {id!r}: use letters, digits, '_', '.' and '-' only (not '/' nor '..')"
+    return None

@@ -21,7 +21,7 @@ from .records import record
 ENTRY_POINT_GROUP = "libcontainer.plugins"
 CORE_PLUGIN = "core"
 
-hookimpl = pluggy.HookimplMarker("libcontainer")
+from .hookspecs import hookimpl  # noqa: E402,F401  (plugins import it from here too)
 
 
 class PluginConflict(LibcontainerError):
@@ -155,41 +155,75 @@ class Plugins:
         return active - set(self.deferred)
 
     # -- calling ---------------------------------------------------------------
-    def call(self, hook: str, active: set[str] | None, *, collect_errors: bool = False, **kwargs: Any) -> list[Any]:
-        """Call ``hook`` on the active plugins, in pluggy's order.
+    def call(self, hook: str, active: set[str] | None, /, *, collect_errors: bool = False, **kwargs: Any) -> list[Any]:
+        """Call ``hook`` through pluggy on the active plugins; the results as a list.
 
-        An exception names the plugin and the hook: a ContainerError raised on
-        purpose keeps its message; anything else becomes a PluginError.  With
-        ``collect_errors`` every implementation runs and the first error is
-        raised at the end (used for cleanup).
+        pluggy does the calling (its order, ``firstresult``, wrappers,
+        tracing and monitoring); only inactive plugins are left out.  An
+        exception names the plugin whose implementation raised it: a
+        ContainerError raised on purpose keeps its message, anything else
+        becomes a PluginError.  With ``collect_errors`` (cleanup) every
+        implementation runs: after a failure, the hook is called again for
+        those that had not run yet, and the first error is raised at the end.
         """
-        caller = getattr(self.pm.hook, hook)
-        firstresult = bool(caller.spec and caller.spec.opts.get("firstresult"))
-        results: list[Any] = []
+        left_out = set() if active is None else {n for n, _ in self.pm.list_name_plugin() if n not in active}
         first_error: BaseException | None = None
-        for impl in reversed(caller.get_hookimpls()):
-            name = self.pm.get_name(impl.plugin)
-            if active is not None and name not in active:
-                continue
-            args = {a: kwargs[a] for a in impl.argnames}
+        while True:
+            caller = self._caller(hook, left_out)
             try:
-                res = impl.function(**args)
-            except ContainerError as e:
-                err: BaseException = e
-            except Exception as e:  # a plugin's bug: name it, do not crash
-                err = PluginError(name, hook.removeprefix("libcontainer_"), _describe(e))
-            else:
-                if res is not None:
-                    results.append(res)
-                    if firstresult:
-                        break
-                continue
-            if not collect_errors:
-                raise err
-            first_error = first_error or err
+                result = caller(**kwargs)
+                break
+            except Exception as e:
+                impls = caller.get_hookimpls()
+                name = _culprit(self.pm, e, impls)
+                if isinstance(e, ContainerError):
+                    err: BaseException = e
+                else:
+                    err = PluginError(name or "?", hook.removeprefix("libcontainer_"), _describe(e))
+                if not collect_errors or name is None:
+                    if err is e:
+                        raise
+                    raise err from None
+                first_error = first_error or err
+                left_out |= _ran_until(self.pm, impls, name)
         if first_error is not None:
             raise first_error
-        return results
+        if caller.spec is not None and caller.spec.opts.get("firstresult"):
+            return [] if result is None else [result]
+        return list(result)
+
+    def _caller(self, hook: str, left_out: set[str]) -> Any:
+        """pluggy's caller of ``hook``, without the plugins named in ``left_out``."""
+        if not left_out:
+            return getattr(self.pm.hook, hook)
+        return self.pm.subset_hook_caller(hook, [p for n, p in self.pm.list_name_plugin() if n in left_out])
+
+
+def _culprit(pm: pluggy.PluginManager, error: BaseException, impls: list[Any]) -> str | None:
+    """The name of the plugin whose implementation raised ``error``: the first of their frames in its traceback."""
+    owners = {impl.function.__code__: pm.get_name(impl.plugin) for impl in impls
+              if hasattr(impl.function, "__code__")}
+    tb = error.__traceback__
+    while tb is not None:
+        name = owners.get(tb.tb_frame.f_code)
+        if name is not None:
+            return name
+        tb = tb.tb_next
+    return None
+
+
+def _ran_until(pm: pluggy.PluginManager, impls: list[Any], culprit: str) -> set[str]:
+    """The plugins whose implementation ran up to and including ``culprit``'s, in pluggy's calling order.
+
+    pluggy calls the implementations from the last of ``get_hookimpls()`` to
+    the first; a wrapper that raised is left out with its plugin, and the
+    rest called again (post_exit implementations tolerate a second call).
+    """
+    order = [impl for impl in reversed(impls) if not (impl.hookwrapper or getattr(impl, "wrapper", False))]
+    names = [pm.get_name(impl.plugin) for impl in order]
+    if culprit not in names:
+        return {culprit}
+    return set(names[: names.index(culprit) + 1])
 
 
 def _describe(e: BaseException) -> str:
@@ -446,6 +480,7 @@ def get_plugin_manager(extra: Iterable[tuple[str, Any]] = (), entry_points: bool
             if not known:
                 fresh[ep.name] = (ep, info, plugin)
     for name, plugin in extra:
+        plugin = _hashable(plugin)
         _add_plugin_hookspecs(pm, plugin)
         pm.register(plugin, name=name)
         infos[name] = PluginInfo(name, getattr(plugin, "__version__", "?"), "(registered)")
@@ -457,6 +492,27 @@ def get_plugin_manager(extra: Iterable[tuple[str, Any]] = (), entry_points: bool
     if fresh:
         _remember_keys(fresh)
     return plugins
+
+
+def _hashable(plugin: Any) -> Any:
+    """``plugin``, or a module object holding its attributes when it cannot be hashed.
+
+    pluggy keeps the plugins to leave out of a call in a set
+    (``subset_hook_caller``): a plugin given as an unhashable object (a
+    SimpleNamespace, an instance defining ``__eq__``) is registered as a
+    module carrying the same hook implementations.
+    """
+    try:
+        hash(plugin)
+        return plugin
+    except TypeError:
+        import types
+
+        proxy = types.ModuleType(f"{type(plugin).__name__}-{id(plugin):x}")
+        for attr in dir(plugin):
+            if not attr.startswith("__"):
+                setattr(proxy, attr, getattr(plugin, attr))
+        return proxy
 
 
 def _load_entry_point(pm: pluggy.PluginManager, ep: Any, info: PluginInfo) -> Any:

@@ -1,28 +1,39 @@
-"""The files that mark a running container: ``pid``, ``start`` and ``state.json``.
+"""A container's state: where it is kept, what it records, and what the kernel says of it.
 
-``pid`` holds the host pid of the container's first process, as libcontainer
-wrote it; ``start`` holds that process's start time (field 22 of
-/proc/PID/stat), so a pid file whose process died and whose pid was reused is
-recognised as stale.  ``state.json`` holds what later commands need: the
-config used, the namespaces, and what each plugin created (``resources``).
+Every container has a *state directory* that only its user can write,
+``<state root>/<id>`` (``/run/nsinit/<id>`` for root, see ids.py; runc keeps
+``/run/runc/<id>`` for the same reason).  It holds:
 
-The copies in the container's directory are for people and tools: that
-directory is often the container's own root filesystem, where root in the
-container can rewrite them.  The copy nsinit trusts, to join, to kill and to
-clean up after, lives on the host in a directory only its user can write
-(``/run/nsinit/<id>``; runc keeps its own in /run/runc/<id> for the same
-reason).  A container is *live* only when that state names a running process
-with the recorded start time, namespaces and supervising nsinit.
+``state.json``
+    What later commands need: the config the container runs with, its
+    namespaces, what each plugin created (``resources``), the pid and start
+    time of its first process, and the last phase the engine recorded.
+``start``
+    While the container is *created*: the socket its first process waits on
+    for the start (process.py).
+``control``
+    While nsinit supervises it: the socket of served joins (control.py).
+
+The directory itself is the lock that serialises commands on one container
+(:class:`Lock`).  A container made by ``nsinit`` in a directory also shows
+``pid``, ``start`` and ``state.json`` there, for people and tools; those
+copies are never trusted: that directory is often the container's own
+root filesystem, where root in the container can rewrite them.
+
+The status (runtime.md's four) is derived, never read: the phase recorded
+says which of *creating*, *created* or *running* the engine last made the
+container, and the kernel says whether that is still true (:func:`status`).
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import stat
 from dataclasses import field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from . import ids
 from .errors import StateError
@@ -32,22 +43,39 @@ from .records import record
 PID_FILE = "pid"
 START_FILE = "start"
 STATE_FILE = "state.json"
+START_SOCKET = "start"  # in the state directory, while created
+
+# The statuses of runtime.md ("State"), and the phases the engine records.
+CREATING = "creating"  # being set up; its creator still runs
+CREATED = "created"  # set up, its first process waits for the start
+RUNNING = "running"  # the command was exec'd and its process has not ended
+STOPPED = "stopped"  # its first process has ended (or its creation failed half-way)
 
 
 @record
 class State:
-    """The content of state.json."""
+    """The content of state.json, the state the engine trusts."""
 
-    pid: int  # host pid of the container's first process
-    start: str  # its start time in clock ticks since boot (/proc/PID/stat field 22)
     id: str  # the container's id
+    status: str  # the last phase the engine recorded (CREATING, CREATED, RUNNING, STOPPED); see status()
+    pid: int  # host pid of the container's first process; 0 until it exists
+    start: str  # its start time in clock ticks since boot (/proc/PID/stat field 22)
+    root: str  # the container's directory (nsinit) or bundle (lcrun), as a real path
     rootfs: str  # the root filesystem
-    config: dict[str, Any]  # the canonical config the container was started with
-    namespaces: dict[str, str] = field(default_factory=dict)  # kind -> "mnt:[4026531840]" of PID 1
+    config: dict[str, Any]  # the canonical config the container runs with
+    created: str = ""  # when creation began, RFC 3339 in UTC
+    namespaces: dict[str, str] = field(default_factory=dict)  # kind -> "mnt:[4026531840]" of the first process
     resources: dict[str, dict[str, Any]] = field(default_factory=dict)  # per plugin, what it created
-    nsinit_pid: int = 0  # the supervising nsinit
-    nsinit_start: str = ""  # its start time, to tell it from a process that reused its pid
-    root: str = ""  # the container's directory (its real path), checked when read back
+    creator_pid: int = 0  # the process that creates the container (its status while CREATING)
+    creator_start: str = ""  # its start time, to tell it from a process that reused its pid
+    attached: bool = True  # the first process dies with its creator (parent-death signal): nsinit exec
+    reaper_pid: int = 0  # our process that reaps the first process and records its exit; 0: not ours
+    reaper_start: str = ""
+    exit_status: int | None = None  # the first process's exit status (128+N for signal N), once recorded
+    annotations: dict[str, str] = field(default_factory=dict)  # arbitrary metadata (OCI annotations)
+    owner: int = -1  # the effective uid of the creator
+    publish: bool = False  # pid, start and state.json are copied into ``root`` (nsinit's containers)
+    args: list[str] = field(default_factory=list)  # the first process's command, as created
 
     def to_json(self) -> str:
         # Field by field, not dataclasses.asdict: asdict deep-copies the whole
@@ -55,28 +83,38 @@ class State:
         # Compact: json's C encoder is used only without indent.
         return json.dumps({f.name: getattr(self, f.name) for f in fields(self)}, sort_keys=True)
 
+    @classmethod
+    def from_json(cls, text: str | bytes) -> State:
+        doc = json.loads(text)
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in doc.items() if k in known})
 
-def process_start_time(pid: int) -> str | None:
-    """Field 22 of /proc/PID/stat, or None when there is no such process (or only its zombie)."""
+
+# -- processes -------------------------------------------------------------------------
+
+
+def _stat_fields(pid: int) -> list[bytes] | None:
+    """Fields 3 on of /proc/PID/stat, or None when there is no such process."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             data = f.read()
     except OSError:
         return None
     # The command name (field 2) may hold spaces and parentheses: split after the last ")".
-    rest = data[data.rindex(b")") + 2 :].split()
-    if rest[0] in (b"Z", b"X"):
+    return data[data.rindex(b")") + 2 :].split()
+
+
+def process_start_time(pid: int) -> str | None:
+    """Field 22 of /proc/PID/stat, or None when there is no such process (or only its zombie)."""
+    rest = _stat_fields(pid)
+    if rest is None or rest[0] in (b"Z", b"X"):
         return None  # a zombie has ended: only its exit status is left to collect
     return rest[19].decode()
 
 
-def _parent_pid(pid: int) -> int | None:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            data = f.read()
-    except OSError:
-        return None
-    return int(data[data.rindex(b")") + 2 :].split()[1])
+def alive(pid: int, start: str) -> bool:
+    """True when ``pid`` runs and is the process that started at ``start`` (not a zombie, not a reused pid)."""
+    return pid > 0 and bool(start) and process_start_time(pid) == start
 
 
 def namespace_ids(pid: int) -> dict[str, str]:
@@ -90,12 +128,43 @@ def namespace_ids(pid: int) -> dict[str, str]:
     return out
 
 
-def private_dir(root: Path) -> Path:
-    """Where nsinit keeps the state it trusts for the container in ``root`` (see ids.private_dir)."""
-    return Path(ids.private_dir(root))
+def stable_namespace_ids(pid: int) -> dict[str, str]:
+    """Namespace ids that stay fixed once the process is set up (cgroup and time may still change)."""
+    return {k: v for k, v in namespace_ids(pid).items() if k not in ("cgroup", "time")}
 
 
-def _make_private(path: Path) -> None:
+def status(state: State) -> str:
+    """What the container is now: the recorded phase, checked against the kernel.
+
+    Creating while its creator runs; created or running while its first
+    process runs (started at the recorded time, not a zombie); stopped
+    otherwise, whatever the file says.  An attached container whose creator
+    is gone is stopped too: its first process has a parent-death signal, on
+    its way if it has not killed it yet.
+    """
+    creator_alive = alive(state.creator_pid, state.creator_start)
+    if state.status == CREATING:
+        return CREATING if creator_alive else STOPPED
+    if state.status == STOPPED or not alive(state.pid, state.start) or (state.attached and not creator_alive):
+        return STOPPED
+    return state.status
+
+
+def same_process(state: State) -> bool:
+    """True when the recorded first process is still in the namespaces recorded when it was made.
+
+    A trusted state whose pid and start time name a live process in other
+    namespaces was not written by us for that process: neither join it nor
+    signal it.
+    """
+    current = namespace_ids(state.pid)
+    return bool(state.namespaces) and all(current.get(k) == v for k, v in state.namespaces.items())
+
+
+# -- the state directory -------------------------------------------------------------------
+
+
+def make_private(path: Path) -> None:
     """Create ``path`` and its parent as directories only we can write, refusing anything else found there."""
     for directory in (path.parent, path):
         try:
@@ -108,119 +177,143 @@ def _make_private(path: Path) -> None:
                              "refusing to keep container state there")
 
 
-def write_state(root: Path, state: State) -> str:
-    """Write the trusted state, then state.json, start and pid: the pid file appears last, complete.
+def read_state(directory: Path) -> State | None:
+    """The trusted state in ``directory``; None when absent or unreadable."""
+    try:
+        return State.from_json((directory / STATE_FILE).read_bytes())
+    except (OSError, ValueError, TypeError):
+        return None
 
-    A state without a process yet (pid 0: what pre_clone made) is only kept
-    where nsinit trusts it, for the next command to clean up after a SIGKILL.
 
-    Returns the text written, for :func:`update_resources`.
+def write_state(directory: Path, state: State) -> str:
+    """Write the trusted state, then the copies in the container's directory (pid last, complete).
+
+    A state without a process yet (pid 0: being created) is only kept where
+    it is trusted.  Returns the text written, for :func:`update_resources`.
     """
-    state.root = os.path.realpath(root)
     text = state.to_json()
-    private = private_dir(root)
-    _make_private(private)
-    _atomic_write(private / STATE_FILE, text + "\n")
-    if state.pid <= 0:
-        return text  # being created, no process yet: nothing for the directory to show
-    _atomic_write(root / STATE_FILE, text + "\n")
-    _atomic_write(root / START_FILE, state.start + "\n")
-    _atomic_write(root / PID_FILE, f"{state.pid}\n")
+    make_private(directory)
+    _atomic_write(directory / STATE_FILE, text + "\n")
+    if state.publish and state.pid > 0:
+        root = Path(state.root)
+        _atomic_write(root / STATE_FILE, text + "\n")
+        _atomic_write(root / START_FILE, state.start + "\n")
+        _atomic_write(root / PID_FILE, f"{state.pid}\n")
     return text
 
 
-def update_resources(root: Path, state: State, written: str) -> None:
-    """Write the state again if plugins recorded more since ``written``."""
-    text = state.to_json()
-    if text != written:
-        _atomic_write(private_dir(root) / STATE_FILE, text + "\n")
-        _atomic_write(root / STATE_FILE, text + "\n")
+def update_resources(directory: Path, state: State, written: str) -> str:
+    """Write the state again if plugins recorded more since ``written``; the text now on disk."""
+    if state.to_json() != written:
+        return write_state(directory, state)
+    return written
 
 
-def read_state(root: Path) -> State | None:
-    """The trusted state of the container in ``root``; None when absent, unreadable or another directory's."""
-    try:
-        doc = json.loads((private_dir(root) / STATE_FILE).read_text())
-        state = State(**doc)
-    except (OSError, ValueError, TypeError):
-        return None
-    return state if state.root == os.path.realpath(root) else None
-
-
-def remove_state(root: Path) -> None:
-    """Remove the pid file first, so no reader sees a pid without its state; then the trusted state."""
-    private = private_dir(root)
-    for path in (root / PID_FILE, root / START_FILE, root / STATE_FILE, private / STATE_FILE):
+def remove_copies(root: Path) -> None:
+    """Remove the pid, start and state.json copies in a container's directory, pid first."""
+    for name in (PID_FILE, START_FILE, STATE_FILE):
         try:
-            os.unlink(path)
+            os.unlink(root / name)
         except FileNotFoundError:
             pass
-    # The join server's socket, and the temporary name it is bound under
-    # until it listens (control.PID), left when the server was killed before
-    # its rename.
+
+
+def remove_state(directory: Path, root: Path | None = None) -> None:
+    """Remove the copies in ``root`` first (no reader sees a pid without its state), then the state directory."""
+    if root is not None:
+        remove_copies(root)
     try:
-        names = os.listdir(private)
+        names = os.listdir(directory)
     except OSError:
         names = []
     for name in names:
-        if name == ids.CONTROL_SOCKET or name.startswith(ids.CONTROL_SOCKET + "."):
+        # Only what the engine puts there: the state (and a temporary name of
+        # it), the start socket, the join server's socket and the temporary
+        # name it is bound under until it listens (control.py).  A directory
+        # holding anything else is left, with that in it.
+        if name in (STATE_FILE, START_SOCKET, ids.CONTROL_SOCKET) or name.startswith(
+                (f".{STATE_FILE}.", ids.CONTROL_SOCKET + ".")):
             try:
-                os.unlink(private / name)
+                os.unlink(directory / name)
             except FileNotFoundError:
                 pass
     try:
-        os.rmdir(private)
+        os.rmdir(directory)
     except OSError:
         pass
 
 
-# What inspect() found in a container directory.
-NONE = "none"  # no pid file: no container
-LIVE = "live"  # a running container, safe to join
-STALE = "stale"  # its process is gone (or its pid was reused): clean up
-FORGED = "forged"  # the pid names a live process that is not this container's
+def list_states(state_root: Path) -> Iterator[tuple[str, State | None]]:
+    """(id, state) of every container under ``state_root``; None for a directory without a readable state."""
+    try:
+        names = sorted(os.listdir(state_root))
+    except OSError:
+        return
+    for name in names:
+        if (state_root / name).is_dir():
+            yield name, read_state(state_root / name)
 
 
-def stable_namespace_ids(pid: int) -> dict[str, str]:
-    """Namespace ids that stay fixed once the process is set up (cgroup and time may still change)."""
-    return {k: v for k, v in namespace_ids(pid).items() if k not in ("cgroup", "time")}
+def untrusted_pid(root: Path) -> int | None:
+    """The pid file in a container's directory (anyone who can write there may have made it)."""
+    try:
+        return int((root / PID_FILE).read_text().strip())
+    except (OSError, ValueError):
+        return None
 
 
-def inspect(root: Path) -> tuple[State | None, str]:
-    """The state of the container in ``root`` and a verdict: NONE, LIVE, STALE or FORGED.
+class Lock:
+    """An exclusive flock on a container's state directory: one command at a time on one container.
 
-    Only the trusted state counts: live means it names a process that exists,
-    started at the recorded time, is the child of the recorded (running)
-    nsinit and is in the namespaces recorded when it started.  A recorded
-    process that is gone is STALE (clean up); one whose parent or namespaces
-    do not match is FORGED and never joined or killed.  Without a trusted
-    state, a pid file in the directory (which anyone who can write there could
-    have made) naming a live process is FORGED too.
+    ``create``: make the directory when it is missing (a container being
+    created); otherwise a missing directory is :class:`NoSuchContainer`.  A
+    directory removed while we waited for it (a delete that went first) is
+    noticed after the lock is taken: looked up again, or reported missing.
     """
-    state = read_state(root)
-    if state is None:
-        try:
-            pid = int((root / PID_FILE).read_text().strip())
-        except (OSError, ValueError):
-            return None, STALE if (root / STATE_FILE).exists() else NONE
-        return None, FORGED if pid > 0 and process_start_time(pid) is not None else STALE
-    if state.pid <= 0:
-        # Being created (pre_clone ran, no process yet): nothing to join while
-        # its nsinit lives; once that nsinit is gone, clean up what pre_clone recorded.
-        alive = state.nsinit_pid > 0 and process_start_time(state.nsinit_pid) == state.nsinit_start
-        return None, NONE if alive else STALE
-    if process_start_time(state.pid) != state.start:
-        return None, STALE  # the recorded process is gone: ours died
-    if state.nsinit_pid and process_start_time(state.nsinit_pid) != state.nsinit_start:
-        # Its nsinit was killed and PID 1 has not died of it yet (the
-        # parent-death signal is on its way): clean up, killing it if need be.
-        return None, STALE
-    if state.nsinit_pid and _parent_pid(state.pid) != state.nsinit_pid:
-        return None, FORGED  # the container's PID 1 is always its nsinit's child
-    current = namespace_ids(state.pid)
-    if not state.namespaces or any(current.get(k) != v for k, v in state.namespaces.items()):
-        return None, FORGED
-    return state, LIVE
+
+    def __init__(self, directory: Path, create: bool = False) -> None:
+        self.directory = directory
+        self.create = create
+        self.fd = -1
+
+    def __enter__(self) -> Lock:
+        while True:
+            if self.create:
+                make_private(self.directory)
+            try:
+                fd = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            except FileNotFoundError:
+                raise NoSuchContainer(self.directory.name) from None
+            except OSError as e:
+                raise StateError(f"{self.directory}: {e.strerror}") from None
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            held = os.fstat(fd)
+            try:
+                current = os.stat(self.directory)
+            except FileNotFoundError:
+                current = None
+            if held.st_nlink > 0 and current is not None and current.st_ino == held.st_ino:
+                self.fd = fd
+                return self
+            os.close(fd)  # removed (and maybe made again) while we waited
+            if not self.create:
+                raise NoSuchContainer(self.directory.name)
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.create:
+            try:
+                os.rmdir(self.directory)  # made for a container that was not made after all: left empty
+            except OSError:
+                pass
+        os.close(self.fd)
+        self.fd = -1
+
+
+class NoSuchContainer(StateError):
+    """No state directory for this id: there is no such container (any more)."""
+
+    def __init__(self, id: str) -> None:
+        super().__init__(f"container {id} does not exist")
 
 
 def _atomic_write(path: Path, text: str) -> None:
@@ -230,4 +323,17 @@ def _atomic_write(path: Path, text: str) -> None:
         os.write(fd, text.encode())
     finally:
         os.close(fd)
-    os.replace(tmp, path)
+    try:
+        os.replace(tmp, path)
+    except OSError:
+        os.unlink(tmp)
+        raise
+
+
+def state_dir(state_root: str | os.PathLike[str], id: str) -> Path:
+    return Path(state_root) / id
+
+
+def private_dir(root: Path) -> Path:
+    """The state directory of nsinit's container in directory ``root`` (see ids.private_dir)."""
+    return Path(ids.private_dir(root))

@@ -12,12 +12,15 @@ from typing import List, Optional
 import typer
 
 from .config_cmds import config_app, plugins_cmd, spec_cmd
-from .state_cmds import pause_cmd, resume_cmd, stats_cmd
+from .state_cmds import delete_cmd, kill_cmd, list_cmd, pause_cmd, resume_cmd, stats_cmd
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None, pretty_exceptions_enable=False, help="Run and manage libcontainer containers.")
 app.add_typer(config_app, name="config")
 app.command("plugins")(plugins_cmd)
 app.command("spec")(spec_cmd)
+app.command("list")(list_cmd)
+app.command("kill")(kill_cmd)
+app.command("delete")(delete_cmd)
 app.command("stats")(stats_cmd)
 app.command("pause")(pause_cmd)
 app.command("resume")(resume_cmd)

@@ -115,8 +115,11 @@ def report(e) -> int:
 def run(root: str, args: list[str], tty: bool | None) -> int:
     from libcontainer.container import Container
 
+    from libcontainer.state import RUNNING
+
     box = Container(root)
-    proc = box.join(args, tty=tty) if box.state() is not None else box.create(args, tty=tty)
+    found = box.state()
+    proc = box.join(args, tty=tty) if found is not None and found.status == RUNNING else box.create(args, tty=tty)
     try:
         _forward_signals(proc)
         if proc.tty_master is not None and os.isatty(0):

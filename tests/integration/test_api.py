@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from libcontainer import spawn
+from libcontainer import keeper
 from libcontainer import syscalls as sc
 from libcontainer.container import Container
 from libcontainer.errors import ContainerError, SyscallError
@@ -19,13 +19,10 @@ pytestmark = pytest.mark.privileged
 
 @pytest.fixture(autouse=True)
 def not_a_subreaper_afterwards():
-    """The API makes its caller a child subreaper; undo it so later tests see orphans reaped by init."""
-    from libcontainer import container as engine
-    from libcontainer import syscalls as sc
-
+    """The API leaves its caller as it found it: not a child subreaper (it is one only while it adopts)."""
+    assert not sc.real().child_subreaper()
     yield
-    sc.real().prctl(sc.PR_SET_CHILD_SUBREAPER, 0, what="PR_SET_CHILD_SUBREAPER")
-    engine._subreaper_set = False
+    assert not sc.real().child_subreaper()
 
 
 def _read_all(fd: int) -> bytes:
@@ -68,16 +65,16 @@ def test_exec_failure_is_raised_from_start_with_exit_code(container):
     assert not (container.path / "pid").exists()
 
 
-def test_threaded_caller_gets_a_fresh_interpreter_for_setup(container, monkeypatch):
+def test_threaded_caller_creates_through_a_fresh_keeper(container, monkeypatch):
     container.write_config(hostname="threaded")
     used = []
-    real = spawn.spawn_setup
+    real = keeper.spawn_keeper
 
     def spy(*args, **kwargs):
         used.append(True)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(spawn, "spawn_setup", spy)
+    monkeypatch.setattr(keeper, "spawn_keeper", spy)
     stop = threading.Event()
     worker = threading.Thread(target=stop.wait)
     worker.start()
@@ -99,11 +96,13 @@ def test_threaded_caller_gets_a_fresh_interpreter_for_setup(container, monkeypat
     assert used == [True]
     assert status == 0
     assert out.split() == ["threaded", "1"]
+    assert not (container.path / "pid").exists()
 
 
-def test_unthreaded_caller_forks_without_a_new_interpreter(container, monkeypatch):
+def test_unthreaded_caller_forks_without_a_new_interpreter_or_keeper(container, monkeypatch):
     container.write_config()
-    monkeypatch.setattr(spawn, "spawn_setup", lambda *a, **k: pytest.fail("spawned an interpreter"))
+    monkeypatch.setattr(keeper, "spawn_keeper", lambda *a, **k: pytest.fail("spawned an interpreter"))
+    monkeypatch.setattr(keeper, "fork_keeper", lambda *a, **k: pytest.fail("forked a keeper"))
     assert Container(container.path).run(["/bin/true"]) == 0
 
 

@@ -404,9 +404,9 @@ def test_next_command_kills_a_pid_1_whose_nsinit_is_gone(container):
     assert p.stdout.readline().strip() == "ready"
     p.send_signal(signal.SIGSTOP)
     try:
-        doc = st.read_state(container.path)
-        doc.nsinit_start = "0"  # the supervisor that wrote this is gone (or its pid was reused)
-        st.write_state(container.path, doc)
+        doc = st.read_state(st.private_dir(container.path))
+        doc.creator_start = "0"  # the supervisor that wrote this is gone (or its pid was reused)
+        st.write_state(st.private_dir(container.path), doc)
         r = container.exec("sh", "-c", "echo $$")
         assert r.stdout.strip() == "1", r.stderr  # a new container, after the old PID 1 was killed
         assert st.process_start_time(pid) is None

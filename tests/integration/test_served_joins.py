@@ -332,8 +332,8 @@ def test_a_container_gone_meanwhile_is_left_to_the_joining_nsinit(container):
     theirs.close()
 
 
-def test_a_stale_state_met_by_the_handler_is_cleaned_and_left_to_the_joining_nsinit(container):
-    """PID 1 gone, its supervisor not yet done: the handler cleans up, starts nothing, and says so."""
+def test_a_stopped_container_met_by_the_handler_is_left_to_the_joining_nsinit(container):
+    """PID 1 gone, its supervisor not yet done: the handler starts nothing and says so; the client's create cleans up."""
     import _socket
 
     from libcontainer import state as st
@@ -343,17 +343,21 @@ def test_a_stale_state_met_by_the_handler_is_cleaned_and_left_to_the_joining_nsi
     container.write_config()
     gone = subprocess.Popen(["true"])
     gone.wait()
-    st.write_state(container.path, st.State(pid=gone.pid, start="1", id="stale", rootfs=str(container.path),
-                                            config={}, namespaces={"mnt": "mnt:[1]"}, nsinit_pid=os.getpid(),
-                                            nsinit_start=st.process_start_time(os.getpid())))
-    assert st.inspect(container.path)[1] == st.STALE
+    me = os.getpid()
+    st.write_state(st.private_dir(container.path), st.State(
+        id="stale", status=st.RUNNING, pid=gone.pid, start="1", root=str(container.path), rootfs=str(container.path),
+        config={}, namespaces={"mnt": "mnt:[1]"}, creator_pid=me, creator_start=st.process_start_time(me),
+        publish=True))
+    assert Container(container.path).status() == st.STOPPED
     ours, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
     assert _join_and_wait(theirs, Container(container.path), ["true"], None, lambda e: 125) is None
     assert ours.recv(4096) == FALLBACK + b"\0no container is running"
-    assert st.inspect(container.path) == (None, st.NONE)
-    assert not (container.path / "pid").exists()
     ours.close()
     theirs.close()
+    r = container.exec("sh", "-c", "echo $$")
+    assert (r.returncode, r.stdout.strip()) == (0, "1"), r.stderr
+    assert Container(container.path).status() is None
+    assert not (container.path / "pid").exists()
 
 
 class FakeServer:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import errno
 import os
 import subprocess
+import sys
+import time
 import types
 from pathlib import Path
 
@@ -16,9 +18,9 @@ from libcontainer import syscalls as sc
 from libcontainer.channel import Channel
 from libcontainer.config import Config
 from libcontainer.context import ContainerContext, Namespace, Process
-from libcontainer.errors import ContainerError, PluginError, SyscallError
+from libcontainer.errors import ContainerError, PluginError, StateError, SyscallError
 from libcontainer.plugins import get_plugin_manager, hookimpl
-from libcontainer.process import _enter_namespaces
+from libcontainer.process import Entry, _enter_namespaces, needs_fork
 from libcontainer.rootfs import secure_join
 from libcontainer.syscalls import RecordingSyscalls
 from libcontainer.user import resolve_user
@@ -75,6 +77,13 @@ def _ctx(namespaces: list[Namespace], fake: RecordingSyscalls, tmp_path: Path) -
                             syscalls=fake, namespaces=namespaces)
 
 
+def _enter(ctx: ContainerContext, chan: FakeChannel, entry: Entry | None = None) -> bool:
+    """Enter the namespaces as the setup process does; whether it forks for them."""
+    entry = entry or Entry()
+    _enter_namespaces(ctx, chan, entry)
+    return needs_fork(ctx, entry)
+
+
 def test_joins_come_before_a_new_user_namespace_and_user_before_the_rest(tmp_path, monkeypatch):
     fake = RecordingSyscalls()
     netns = tmp_path / "netns"
@@ -84,7 +93,7 @@ def test_joins_come_before_a_new_user_namespace_and_user_before_the_rest(tmp_pat
     spaces = [Namespace("NEWPID"), Namespace("NEWNET", path=str(netns)), Namespace("NEWUSER"), Namespace("NEWNS"),
               Namespace("NEWCGROUP")]
     chan = FakeChannel()
-    fork = _enter_namespaces(_ctx(spaces, fake, tmp_path), chan)
+    fork = _enter(_ctx(spaces, fake, tmp_path), chan)
     assert fake.names() == ["setns", "unshare", "unshare"]
     assert fake.calls[1][1] == (sc.CLONE_NEWUSER,)
     # NEWCGROUP waits until the process is in its cgroups.
@@ -93,10 +102,36 @@ def test_joins_come_before_a_new_user_namespace_and_user_before_the_rest(tmp_pat
     assert fork is True
 
 
+def test_every_namespace_file_is_opened_before_the_first_setns(tmp_path, monkeypatch):
+    """After setns into a mount namespace, /proc paths are the container's: open them all first."""
+    fake = RecordingSyscalls()
+    events: list[str] = []
+    real_open = os.open
+    for name in ("mnt", "net"):
+        (tmp_path / name).write_text("")
+    monkeypatch.setattr(os, "open", lambda path, *a, **k: events.append(f"open {os.path.basename(path)}")
+                        or real_open(path, *a, **k))
+    fake_setns = fake.setns
+    monkeypatch.setattr(fake, "setns", lambda fd, flag, what="": events.append(f"setns {what}")
+                        or fake_setns(fd, flag, what), raising=False)
+    spaces = [Namespace("NEWNS", path=str(tmp_path / "mnt")), Namespace("NEWNET", path=str(tmp_path / "net"))]
+    _enter(_ctx(spaces, fake, tmp_path), FakeChannel())
+    assert events == ["open net", "open mnt", f"setns NEWNET {tmp_path}/net", f"setns NEWNS {tmp_path}/mnt"]
+
+
+def test_a_join_enters_every_differing_namespace_at_once_through_the_pidfd(tmp_path):
+    fake = RecordingSyscalls()
+    entry = Entry(join_pid=42, join_pidfd=7, join_flags=sc.CLONE_NEWNS | sc.CLONE_NEWPID, join_root=8)
+    assert _enter(_ctx([], fake, tmp_path), FakeChannel(), entry) is True  # the pid namespace needs a fork
+    assert fake.calls == [("setns", (7, sc.CLONE_NEWNS | sc.CLONE_NEWPID, "the namespaces of pid 42"))]
+    no_pid = Entry(join_pid=42, join_pidfd=7, join_flags=sc.CLONE_NEWNS, join_root=8)
+    assert needs_fork(_ctx([], fake, tmp_path), no_pid) is False
+
+
 def test_a_pid_namespace_made_by_nsinit_is_not_made_again_and_needs_no_fork(tmp_path):
     fake = RecordingSyscalls()
     spaces = [Namespace("NEWNS"), Namespace("NEWPID"), Namespace("NEWNET")]
-    assert _enter_namespaces(_ctx(spaces, fake, tmp_path), FakeChannel(), pid_namespace_made=True) is False
+    assert _enter(_ctx(spaces, fake, tmp_path), FakeChannel(), Entry(pid_namespace_made=True)) is False
     assert fake.calls == [("unshare", (sc.CLONE_NEWNS | sc.CLONE_NEWNET,))]
 
 
@@ -104,7 +139,7 @@ def test_a_pid_namespace_the_child_makes_needs_its_fork(tmp_path):
     """The twin: the same namespaces when nsinit did not make the pid namespace."""
     fake = RecordingSyscalls()
     spaces = [Namespace("NEWNS"), Namespace("NEWPID"), Namespace("NEWNET")]
-    assert _enter_namespaces(_ctx(spaces, fake, tmp_path), FakeChannel()) is True
+    assert _enter(_ctx(spaces, fake, tmp_path), FakeChannel()) is True
     assert fake.calls == [("unshare", (sc.CLONE_NEWNS | sc.CLONE_NEWPID | sc.CLONE_NEWNET,))]
 
 
@@ -118,15 +153,15 @@ def test_a_pid_namespace_the_child_makes_needs_its_fork(tmp_path):
     ([Namespace("NEWPID"), Namespace("NEWTIME")], True, False),  # the child forks for the time namespace anyway
 ])
 def test_when_nsinit_makes_the_pid_namespace_itself(tmp_path, monkeypatch, spaces, root, made_here):
-    from libcontainer.container import _pid_namespace_made_here
+    from libcontainer.host import pid_namespace_made_here
 
     monkeypatch.setattr(os, "geteuid", lambda: 0 if root else 1000)
-    assert _pid_namespace_made_here(_ctx(spaces, RecordingSyscalls(), tmp_path)) is made_here
+    assert pid_namespace_made_here(_ctx(spaces, RecordingSyscalls(), tmp_path)) is made_here
 
 
 def test_no_fork_without_a_pid_namespace(tmp_path):
     fake = RecordingSyscalls()
-    assert _enter_namespaces(_ctx([Namespace("NEWNS"), Namespace("NEWUTS")], fake, tmp_path), FakeChannel()) is False
+    assert _enter(_ctx([Namespace("NEWNS"), Namespace("NEWUTS")], fake, tmp_path), FakeChannel()) is False
     assert fake.calls == [("unshare", (sc.CLONE_NEWNS | sc.CLONE_NEWUTS,))]
 
 
@@ -134,7 +169,7 @@ def test_unshare_failure_carries_errno_and_flags_have_names(tmp_path):
     fake = RecordingSyscalls()
     fake.fail("unshare", errno.EPERM)
     with pytest.raises(SyscallError) as info:
-        _enter_namespaces(_ctx([Namespace("NEWNS")], fake, tmp_path), FakeChannel())
+        _enter(_ctx([Namespace("NEWNS")], fake, tmp_path), FakeChannel())
     assert info.value.errno == errno.EPERM
     assert sc.clone_flag_names(sc.CLONE_NEWNS | sc.CLONE_NEWPID) == "CLONE_NEWNS|CLONE_NEWPID"
 
@@ -182,112 +217,156 @@ def test_unknown_user_or_group_fails_naming_it(etc, spec, message):
 # -- state files -----------------------------------------------------------------------------
 
 
-def _state_for(pid: int, parent: int) -> st.State:
-    return st.State(pid=pid, start=st.process_start_time(pid) or "", id="t", rootfs="/", config={},
-                    namespaces=st.stable_namespace_ids(pid), nsinit_pid=parent,
-                    nsinit_start=st.process_start_time(parent) or "")
+def _state_for(pid: int, creator: int, status: str = st.RUNNING, root: str = "/", attached: bool = True) -> st.State:
+    return st.State(id="t", status=status, pid=pid, start=st.process_start_time(pid) or "", root=root, rootfs="/",
+                    config={}, namespaces=st.stable_namespace_ids(pid), creator_pid=creator,
+                    creator_start=st.process_start_time(creator) or "", attached=attached)
 
 
-def test_inspect_tells_live_stale_and_forged_apart(tmp_path):
-    assert st.inspect(tmp_path) == (None, st.NONE)
-    child = subprocess.Popen(["sleep", "30"])
+def test_status_is_the_recorded_phase_checked_against_the_kernel():
+    me = os.getpid()
+    with subprocess.Popen(["sleep", "30"]) as child:
+        try:
+            assert st.status(_state_for(child.pid, me, st.CREATED)) == st.CREATED
+            assert st.status(_state_for(child.pid, me, st.RUNNING)) == st.RUNNING
+            # What the file says is checked: a start time that is not the process's is another process.
+            reused = _state_for(child.pid, me)
+            reused.start = "1"
+            assert st.status(reused) == st.STOPPED
+            # An attached container whose creator is gone is stopped: its parent-death signal is on its way ...
+            orphan = _state_for(child.pid, me)
+            orphan.creator_start = "1"
+            assert st.status(orphan) == st.STOPPED
+            # ... a detached one lives on.
+            orphan.attached = False
+            assert st.status(orphan) == st.RUNNING
+            # Being created while its creator runs; stopped once the creator is gone.
+            creating = _state_for(child.pid, me, st.CREATING)
+            assert st.status(creating) == st.CREATING
+            creating.creator_start = "1"
+            assert st.status(creating) == st.STOPPED
+        finally:
+            child.kill()
+            child.wait()
+        # Its process is gone (reaped; a zombie counts as ended too): stopped, whatever the file says.
+        assert st.status(_state_for(child.pid, me, st.RUNNING)) == st.STOPPED
+
+
+def test_a_zombie_is_stopped():
+    child = subprocess.Popen(["true"])
     try:
-        st.write_state(tmp_path, _state_for(child.pid, os.getpid()))
-        found, verdict = st.inspect(tmp_path)
-        assert verdict == st.LIVE and found.pid == child.pid
-        # The directory's copies are for people: rewriting them (as root in a
-        # container whose rootfs is this directory can) changes nothing.
-        (tmp_path / "pid").write_text(f"{os.getppid()}\n")
-        (tmp_path / "state.json").write_text(_state_for(os.getppid(), os.getpid()).to_json())
-        found, verdict = st.inspect(tmp_path)
-        assert verdict == st.LIVE and found.pid == child.pid
-        # A process that is not our child (its parent is not the recorded nsinit): forged.
-        st.write_state(tmp_path, _state_for(os.getppid(), os.getpid()))
-        assert st.inspect(tmp_path)[1] == st.FORGED
-        st.write_state(tmp_path, _state_for(child.pid, os.getpid()))
+        while st.process_start_time(child.pid) is not None:
+            time.sleep(0.01)  # exited, not yet reaped: a zombie
+        assert os.path.exists(f"/proc/{child.pid}")
+        doc = _state_for(os.getpid(), os.getpid())
+        doc.pid, doc.start = child.pid, "1"
+        assert st.status(doc) == st.STOPPED
     finally:
-        child.kill()
         child.wait()
-    # Its process is gone: stale.
-    assert st.inspect(tmp_path)[1] == st.STALE
-    # Its supervising nsinit is gone (a pid reused by another process): stale, to be killed.
-    with subprocess.Popen(["sleep", "30"]) as other:
-        doc = _state_for(other.pid, os.getpid())
-        doc.nsinit_start = "1"
-        st.write_state(tmp_path, doc)
-        assert st.inspect(tmp_path)[1] == st.STALE
-        other.kill()
-    st.remove_state(tmp_path)
-    assert sorted(os.listdir(tmp_path)) == []
 
 
-def test_state_read_back_is_the_trusted_copy_outside_the_directory(tmp_path):
+def test_state_is_kept_in_a_private_directory_and_copied_for_people(tmp_path):
+    directory = tmp_path / "run" / "box-1"
+    root = tmp_path / "box"
+    root.mkdir()
     with subprocess.Popen(["sleep", "30"]) as child:
         try:
-            st.write_state(tmp_path, _state_for(child.pid, os.getpid()))
-            private = st.private_dir(tmp_path)
-            assert (private / "state.json").exists() and not str(private).startswith(str(tmp_path))
-            assert os.stat(private).st_mode & 0o777 == 0o700
-            (tmp_path / "state.json").unlink()
-            assert st.read_state(tmp_path).pid == child.pid
+            doc = _state_for(child.pid, os.getpid(), root=str(root))
+            doc.publish = True
+            st.write_state(directory, doc)
+            assert os.stat(directory).st_mode & 0o777 == 0o700
+            assert (root / "pid").read_text() == f"{child.pid}\n"
+            # The directory's copies are for people: rewriting them (as root in a
+            # container whose rootfs is this directory can) changes nothing.
+            (root / "state.json").write_text(_state_for(os.getppid(), os.getpid()).to_json())
+            assert st.read_state(directory).pid == child.pid
         finally:
             child.kill()
-            st.remove_state(tmp_path)
-    assert not private.exists()
+            st.remove_state(directory, root)
+    assert not directory.exists() and sorted(os.listdir(root)) == []
 
 
-@pytest.mark.parametrize("left", [["control"], ["control.4242"], ["control", "control.77"]])
-def test_removing_the_state_removes_the_join_servers_sockets(tmp_path, left):
-    """Also the temporary name a server killed between bind and rename left (control.PID)."""
-    with subprocess.Popen(["sleep", "30"]) as child:
-        try:
-            st.write_state(tmp_path, _state_for(child.pid, os.getpid()))
-            private = st.private_dir(tmp_path)
-            for name in left:
-                (private / name).write_text("")
-        finally:
-            child.kill()
-            st.remove_state(tmp_path)
-    assert not private.exists()
+def test_a_state_without_a_process_is_not_copied(tmp_path):
+    root = tmp_path / "box"
+    root.mkdir()
+    doc = _state_for(os.getpid(), os.getpid(), st.CREATING, root=str(root))
+    doc.pid, doc.publish = 0, True
+    st.write_state(tmp_path / "state", doc)
+    assert os.listdir(root) == []
 
 
-def test_a_stranger_file_in_the_private_directory_keeps_it(tmp_path):
-    """Twin: only what nsinit puts there is removed; the directory stays when something else is in it."""
-    with subprocess.Popen(["sleep", "30"]) as child:
-        try:
-            st.write_state(tmp_path, _state_for(child.pid, os.getpid()))
-            private = st.private_dir(tmp_path)
-            (private / "controlled").write_text("")
-        finally:
-            child.kill()
-            st.remove_state(tmp_path)
-    try:
-        assert private.exists() and os.listdir(private) == ["controlled"]
-    finally:
-        (private / "controlled").unlink()
-        private.rmdir()
+@pytest.mark.parametrize("left", [["control"], ["control.4242"], ["control", "control.77", "start"]])
+def test_removing_the_state_removes_the_sockets(tmp_path, left):
+    """Also the temporary name a join server killed between bind and rename left (control.PID)."""
+    directory = tmp_path / "box-1"
+    st.write_state(directory, _state_for(os.getpid(), os.getpid()))
+    for name in left:
+        (directory / name).write_text("")
+    st.remove_state(directory)
+    assert not directory.exists()
 
 
-def test_trusted_state_of_another_directory_is_not_read(tmp_path):
-    """Twin: the trusted copy records its directory; one naming another directory is ignored."""
-    with subprocess.Popen(["sleep", "30"]) as child:
-        try:
-            doc = _state_for(child.pid, os.getpid())
-            st.write_state(tmp_path, doc)
-            doc.root = "/elsewhere"
-            (st.private_dir(tmp_path) / "state.json").write_text(doc.to_json())
-            assert st.read_state(tmp_path) is None
-            assert st.inspect(tmp_path)[1] == st.FORGED  # the pid file names a live process nobody vouches for
-        finally:
-            child.kill()
-            st.remove_state(tmp_path)
+def test_a_stranger_file_in_the_state_directory_keeps_it(tmp_path):
+    """Twin: only what the engine puts there is removed; the directory stays when something else is in it."""
+    directory = tmp_path / "box-1"
+    st.write_state(directory, _state_for(os.getpid(), os.getpid()))
+    (directory / "controlled").write_text("")
+    st.remove_state(directory)
+    assert os.listdir(directory) == ["controlled"]
 
 
-def test_pid_file_without_state_naming_a_live_process_is_forged(tmp_path):
+def test_a_state_directory_anyone_else_can_write_is_refused(tmp_path):
+    directory = tmp_path / "shared"
+    directory.mkdir(mode=0o777)
+    os.chmod(directory, 0o777)
+    with pytest.raises(StateError, match="not a directory that only uid 0 can write"):
+        st.write_state(directory, _state_for(os.getpid(), os.getpid()))
+
+
+def test_trusted_state_of_another_directory_is_refused(tmp_path):
+    """Two directories whose ids collide must not take each other's container for their own."""
+    from libcontainer.container import Container
+
+    box = Container(tmp_path / "box", config=Config(), state_root=tmp_path / "run")
+    other = _state_for(os.getpid(), os.getpid(), root="/elsewhere")
+    st.write_state(box.state_dir, other)
+    with pytest.raises(StateError, match="holds the state of the container in /elsewhere"):
+        box.state()
+
+
+def test_pid_file_without_state_naming_a_live_process_is_refused(tmp_path):
+    from libcontainer.container import Container
+
+    box = Container(tmp_path, config=Config(), state_root=tmp_path / "run")
     (tmp_path / "pid").write_text(f"{os.getpid()}\n")
-    assert st.inspect(tmp_path)[1] == st.FORGED
+    with pytest.raises(StateError, match="names a live process"):
+        box._refuse_forged_pid_file()
+    # A pid file naming nothing is what a container long gone left: removed.
     (tmp_path / "pid").write_text("999999999\n")
-    assert st.inspect(tmp_path)[1] == st.STALE
+    box._refuse_forged_pid_file()
+    assert not (tmp_path / "pid").exists()
+
+
+def test_the_lock_serialises_and_a_removed_directory_is_noticed(tmp_path):
+    directory = tmp_path / "box-1"
+    with st.Lock(directory, create=True) as held:
+        assert directory.is_dir()
+        pid = os.fork()
+        if pid == 0:  # waits for the lock, then finds the directory gone
+            os.close(held.fd)  # a flock belongs to the open file, which fork shares
+            try:
+                with st.Lock(directory):
+                    os._exit(1)
+            except st.NoSuchContainer:
+                os._exit(0)
+            os._exit(2)
+        time.sleep(0.2)
+        assert os.waitpid(pid, os.WNOHANG) == (0, 0)  # still waiting
+        directory.rmdir()
+    assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
+    with pytest.raises(st.NoSuchContainer, match="container box-1 does not exist"):
+        with st.Lock(directory):
+            pass
 
 
 # -- messages ---------------------------------------------------------------------------------
@@ -316,10 +395,28 @@ def test_closed_channel_says_which_message_was_awaited():
         parent.recv(msg.READY)
 
 
-def test_eof_after_start_means_exec_succeeded():
+def test_eof_after_the_exec_message_means_exec_succeeded():
+    parent, child = Channel.pair()
+    child.send(msg.EXEC)
+    child.close()
+    parent.wait_for_exec("true")
+
+
+def test_eof_without_the_exec_message_means_the_process_died_before():
     parent, child = Channel.pair()
     child.close()
-    parent.wait_for_exec()
+    with pytest.raises(EOFError, match="closed the channel before the exec"):
+        parent.wait_for_exec("true")
+
+
+@pytest.mark.parametrize("err, code", [(errno.ENOENT, 127), (errno.ENOEXEC, 126), (errno.EACCES, 126)])
+def test_the_exec_stubs_errno_is_an_exec_error(err, code):
+    parent, child = Channel.pair()
+    child.sock.send(err.to_bytes(4, sys.byteorder))
+    with pytest.raises(ContainerError) as info:
+        parent.wait_for_exec("/bin/cmd")
+    assert str(info.value) == f"exec: /bin/cmd: {os.strerror(err)}"
+    assert (info.value.exit_code, info.value.errno) == (code, err)
 
 
 # -- hook errors name the plugin and the hook -------------------------------------------------

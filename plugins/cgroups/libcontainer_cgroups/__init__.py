@@ -82,6 +82,13 @@ def libcontainer_stats(container):
 
 
 @hookimpl
+def libcontainer_processes(container):
+    from . import manager
+
+    return manager.processes(container)
+
+
+@hookimpl
 def libcontainer_pause(container):
     from . import manager
 

@@ -193,6 +193,14 @@ def stats(container: Any) -> dict[str, Any] | None:
     return driver.stats()
 
 
+def processes(container: Any) -> list[int] | None:
+    """Every process in the container's cgroups (None when it has none recorded)."""
+    driver = recorded(container)
+    if driver is None or not still_ours(container.resources.get(KEY) or {}):
+        return None
+    return driver.pids()
+
+
 def pause(container: Any) -> bool | None:
     driver = recorded(container)
     if driver is None:

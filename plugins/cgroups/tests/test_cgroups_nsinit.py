@@ -135,7 +135,7 @@ def test_running_container_stats_pause_resume_and_join(box):
     assert f":memory:/{PARENT}/{box.name}\n" in joined.stdout, joined.stderr
 
 
-def test_cgroups_of_a_sigkilled_nsinit_are_removed_by_the_next_command(box):
+def test_cgroups_of_a_sigkilled_nsinit_show_stopped_and_are_removed_by_delete(box):
     c = box(memory="64M")
     proc = c.popen("sh", "-c", "sleep 30 & sleep 30")
     pid = c.wait_running()
@@ -144,8 +144,11 @@ def test_cgroups_of_a_sigkilled_nsinit_are_removed_by_the_next_command(box):
     os.kill(pid, signal.SIGKILL)  # the container dies with it: its pid namespace takes the other sleep
     assert wait_for(lambda: not os.path.exists(f"/proc/{pid}"))
     assert os.path.isdir(box.dir("memory"))  # nobody cleaned up yet
-    assert Container(c.path).state() is None  # the next command finds the stale state ...
-    assert not os.path.exists(box.dir("memory"))  # ... and post_exit removed the cgroups
+    assert Container(c.path).status() == "stopped"  # what it left waits for delete ...
+    assert os.path.isdir(box.dir("memory"))
+    Container(c.path).delete()
+    assert Container(c.path).status() is None
+    assert not os.path.exists(box.dir("memory"))  # ... which ran post_exit: the cgroups are gone
     assert not os.path.exists(os.path.dirname(box.dir("memory")))
 
 

@@ -10,9 +10,8 @@ The order, fixed by the engine's hooks:
    side in nsinit's process: load libseccomp.so.2 and build the filter once
    to report a bad profile before the container exists.  The fork inherits
    the loaded library; after pivot_root the dynamic loader could not find it.
-   ``libcontainer_container_init`` loads it too, still seeing the host's
-   files: the engine's fresh-interpreter setup (threaded callers) runs no
-   pre_clone in the process that execs.
+   The engine forks the setup process from the process that ran pre_clone
+   on every path (a threaded caller's containers are made by a keeper).
 2. ``libcontainer_pre_exec``, inside, the last plugin step (``trylast``):
    build the filter and load it.  Capabilities are final by then (post_user),
    so the filter restricts only the engine's last steps (marking fds
@@ -78,7 +77,7 @@ def libcontainer_validate_config(config):
     section = config.sections.get(KEY)
     if section is None:
         return None
-    found = _config.problems(section, _syscall_number(), tty=bool(config.tty))
+    found = _config.problems(section, _syscall_number())
     return [ConfigProblem(path, message) for path, message in found]
 
 
@@ -92,19 +91,11 @@ def libcontainer_pre_join(container):
     _prepare(container)
 
 
-@hookimpl
-def libcontainer_container_init(container):
-    try:
-        libseccomp.load()  # already loaded unless this is the engine's fresh interpreter
-    except libseccomp.LibseccompUnavailable as e:
-        raise _fail(e) from None
-
-
 @hookimpl(trylast=True)
 def libcontainer_pre_exec(container):
     if not libseccomp.is_loaded():
         raise _fail(f"{libseccomp.LIBRARY} was not loaded before the process entered the container "
-                    "(it is loaded in pre_clone, pre_join and container_init)")
+                    "(it is loaded in pre_clone and pre_join)")
     try:
         filt = _filter.build(_profile(container))
         try:

@@ -150,24 +150,25 @@ def formats() -> dict[str, Callable[[Any], Any]]:
 # What the engine itself calls after the filter is loaded (libcontainer/process.py,
 # seen with strace on x86_64): finding the command in PATH (newfstatat, access),
 # restoring default signal handlers and an empty mask (rt_sigaction,
-# rt_sigprocmask), marking fds close-on-exec (close_range), the ready message
-# (sendto), waiting for start (ioctl FIONBIO, recvfrom), then execve.  A
-# profile that denies one of them outright cannot start any command.
-RUNTIME_CALLS = ("newfstatat", "access", "rt_sigaction", "rt_sigprocmask", "close_range", "sendto", "ioctl",
-                 "recvfrom", "execve")
-# With a tty, the pty's master end is sent to nsinit (sendmsg) then closed.
-TTY_CALLS = ("sendmsg", "close")
+# rt_sigprocmask), marking fds close-on-exec (close_range) but the start
+# channel (ioctl FIONCLEX), the exec message (sendto), the exec stub
+# (execveat), which marks the channel close-on-exec (fcntl) and execs the
+# command (execve).  A profile that denies one of them outright cannot start
+# any command.  The start arrives, and a tty's master end leaves, before the
+# filter is loaded.
+RUNTIME_CALLS = ("newfstatat", "access", "rt_sigaction", "rt_sigprocmask", "close_range", "ioctl", "sendto",
+                 "execveat", "fcntl", "execve")
 PASSING = ("allow", "log")  # actions under which a call runs
 
 
-def blocked_runtime_calls(section: dict[str, Any], tty: bool = False) -> list[str]:
+def blocked_runtime_calls(section: dict[str, Any]) -> list[str]:
     """The runtime's calls that ``section`` denies whatever their arguments.
 
     A call caught by a rule with argument conditions is not reported: whether
     the engine's arguments match cannot be told here.
     """
     blocked = []
-    for name in RUNTIME_CALLS + (TTY_CALLS if tty else ()):
+    for name in RUNTIME_CALLS:
         rules = [r for r in section.get("syscalls") or () if name in (r.get("names") or ())]
         if any(r.get("args") for r in rules):
             continue
@@ -177,8 +178,7 @@ def blocked_runtime_calls(section: dict[str, Any], tty: bool = False) -> list[st
     return blocked
 
 
-def problems(section: dict[str, Any], number: Callable[[str], int | None] | None,
-             tty: bool = False) -> list[tuple[str, str]]:
+def problems(section: dict[str, Any], number: Callable[[str], int | None] | None) -> list[tuple[str, str]]:
     """Cross-field problems as (JSON path, message).
 
     ``number(name)`` is libseccomp's native number of a system call (negative:
@@ -188,7 +188,7 @@ def problems(section: dict[str, Any], number: Callable[[str], int | None] | None
     """
     base = f"$.{KEY}"
     found: list[tuple[str, str]] = []
-    blocked = [n for n in blocked_runtime_calls(section, tty) if number is None or _native(number(n))]
+    blocked = [n for n in blocked_runtime_calls(section) if number is None or _native(number(n))]
     if blocked:
         found.append((base, f"the runtime needs {', '.join(blocked)} after the filter is loaded, to start the "
                             "command; allow them (see the seccomp plugin's README)"))
