@@ -200,14 +200,30 @@ class Plugins:
 
 
 def _culprit(pm: pluggy.PluginManager, error: BaseException, impls: list[Any]) -> str | None:
-    """The name of the plugin whose implementation raised ``error``: the first of their frames in its traceback."""
-    owners = {impl.function.__code__: pm.get_name(impl.plugin) for impl in impls
-              if hasattr(impl.function, "__code__")}
+    """The name of the plugin whose implementation raised ``error``: the first of their frames in its traceback.
+
+    Implementations made from one function (a factory's closures) share its
+    code: then the implementation pluggy was calling decides, as its call
+    loop holds it (``hook_impl`` of pluggy's ``_multicall``).
+    """
+    owners: dict[Any, list[str]] = {}
+    for impl in impls:
+        code = getattr(impl.function, "__code__", None)
+        if code is not None:
+            owners.setdefault(code, []).append(pm.get_name(impl.plugin))
+    calling = None
     tb = error.__traceback__
     while tb is not None:
-        name = owners.get(tb.tb_frame.f_code)
-        if name is not None:
-            return name
+        frame = tb.tb_frame
+        if frame.f_code.co_name == "_multicall":
+            calling = frame.f_locals.get("hook_impl")
+        names = owners.get(frame.f_code)
+        if names is not None:
+            if len(names) == 1:
+                return names[0]
+            if calling is not None and pm.get_name(calling.plugin) in names:
+                return pm.get_name(calling.plugin)
+            return names[0]
         tb = tb.tb_next
     return None
 

@@ -188,3 +188,23 @@ def test_a_pid_namespace_nsinit_cannot_make_or_leave_is_one_error_and_leaves_not
         os.waitpid(-1, os.WNOHANG)  # the child forked before the failed setns is killed and reaped
     assert not (container.path / "pid").exists() and not (container.path / "state.json").exists()
     assert _pid_namespace_of_a_new_child() == ours
+
+
+def test_the_library_reaps_only_its_own_processes_and_leaves_the_caller_as_it_was(container):
+    """A program with a child of its own runs a container that serves joins: its child's status is still its own."""
+    from libcontainer.container import Container
+
+    container.write_config(namespaces={"NEWNS": True, "NEWPID": True, "NEWUSER": True},
+                           uid_mappings=[{"container_id": 0, "host_id": 0, "size": 1}],
+                           gid_mappings=[{"container_id": 0, "host_id": 0, "size": 1}])  # an intermediate to adopt
+    own = subprocess.Popen(["sh", "-c", "sleep 0.3; exit 7"])
+    proc = Container(container.path).create(["sh", "-c", "sleep 0.5"])
+    try:
+        proc.start()
+        proc.serve_joins(lambda e: 125)
+        assert proc.wait() == 0
+    finally:
+        proc.close()
+    # Nothing of the engine took our child's status (waitpid(-1) would have), nor made us a subreaper.
+    assert own.wait(timeout=10) == 7
+    assert not sc.real().child_subreaper()

@@ -464,3 +464,78 @@ def test_a_record_without_the_engines_callback_stays_in_memory(tmp_path):
     assert ctx.on_first_record is None
     ctx.record("cgroups", created=["/sys/fs/cgroup/memory/box"])
     assert ctx.resources == {"cgroups": {"created": ["/sys/fs/cgroup/memory/box"]}}
+
+
+# -- hooks go through pluggy's own calling -------------------------------------------------------
+
+
+class _Stats:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    @hookimpl
+    def libcontainer_stats(self, container):
+        return {self.name: 1}
+
+
+class _Wrapper:
+    """A new-style wrapper around every stats implementation: sees their results, adds one."""
+
+    def __init__(self) -> None:
+        self.seen: list = []
+
+    @hookimpl(wrapper=True)
+    def libcontainer_stats(self, container):
+        results = yield
+        self.seen.append(list(results))
+        return results + [{"wrapped": True}]
+
+
+def test_a_wrapper_plugin_wraps_the_other_active_plugins_and_is_not_taken_for_a_result():
+    wrapper = _Wrapper()
+    plugins = get_plugin_manager(extra=[("a", _Stats("a")), ("b", _Stats("b")), ("w", wrapper)], entry_points=False)
+    results = plugins.call("libcontainer_stats", {"core", "a", "w"}, container=None)
+    assert results == [{"a": 1}, {"wrapped": True}]  # b is not active; the wrapper's generator is no result
+    assert wrapper.seen == [[{"a": 1}]]
+
+
+def test_pluggys_tracing_sees_the_engines_calls():
+    plugins = get_plugin_manager(extra=[("a", _Stats("a"))], entry_points=False)
+    traced: list[str] = []
+    undo = plugins.pm.enable_tracing()
+    plugins.pm.trace.root.setwriter(traced.append)
+    try:
+        plugins.call("libcontainer_stats", None, container=None)
+    finally:
+        undo()
+    assert any("libcontainer_stats" in line for line in traced), traced
+
+
+def test_a_failing_wrapper_is_named():
+    class Broken:
+        @hookimpl(wrapper=True)
+        def libcontainer_stats(self, container):
+            yield
+            raise RuntimeError("wrapper broke")
+
+    plugins = get_plugin_manager(extra=[("a", _Stats("a")), ("broken", Broken())], entry_points=False)
+    with pytest.raises(PluginError) as info:
+        plugins.call("libcontainer_stats", None, container=None)
+    assert str(info.value) == "stats (broken): wrapper broke"
+
+
+def test_cleanup_runs_every_plugin_after_failures_in_pluggys_order_once_each():
+    ran: list[str] = []
+
+    def plugin(name: str, fails: bool):
+        def post_exit(container):
+            ran.append(name)
+            if fails:
+                raise RuntimeError(f"{name} failed")
+        return types.SimpleNamespace(libcontainer_post_exit=hookimpl(post_exit))
+
+    plugins = get_plugin_manager(extra=[(n, plugin(n, n in ("two", "four"))) for n in ("one", "two", "three", "four")],
+                                 entry_points=False)
+    with pytest.raises(PluginError, match="four failed"):  # the first error, in calling order (last registered first)
+        plugins.call("libcontainer_post_exit", None, collect_errors=True, container=None)
+    assert ran == ["four", "three", "two", "one"]
