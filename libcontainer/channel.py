@@ -146,6 +146,8 @@ class Channel:
         while True:
             try:
                 data = self.sock.recv(_MAX)
+            except ConnectionResetError:
+                data = b""  # it died with our message unread: as good as EOF
             except OSError as e:
                 raise ContainerError("sync", f"waiting for the exec from {self.peer}: {e.strerror}") from None
             if not data:

@@ -469,13 +469,21 @@ class Container:
             # A plugin's first record is written at once (pid 0: no process
             # yet), so that a SIGKILL between its mkdir and the end of
             # pre_clone leaves a state the next command cleans up.
-            ctx.on_first_record = lambda: st.write_state(self.state_dir, state)
+            written = ""
+
+            def first_record() -> None:
+                nonlocal written
+                written = st.write_state(self.state_dir, state)
+
+            ctx.on_first_record = first_record
             try:
                 hooks("pre_clone")
             finally:
                 ctx.on_first_record = None
-            # All that pre_clone made is on disk before anything can kill us.
-            st.write_state(self.state_dir, state)
+            # All that pre_clone made is on disk before anything can kill us
+            # (nothing to write when no plugin made anything).
+            if state.resources:
+                st.update_resources(self.state_dir, state, written)
             _debug_pause("after_pre_clone")
             listener = host.bind_start_socket(self.state_dir)
             entry = Entry(pid_namespace_made=host.pid_namespace_made_here(ctx), listener=listener)
@@ -545,15 +553,14 @@ class Container:
         except OSError:
             sock.close()
             raise ContainerError("start", f"container {self.id}'s process no longer waits for the start") from None
-        os.unlink(path)  # one start only: a second finds no socket
+        os.unlink(path)  # one start only: a second finds no socket, and the status is running
         chan = Channel(sock, "the container's process")
         try:
             chan.send(msg.START)
             chan.wait_for_exec((found.args or ["the command"])[0])
         finally:
             chan.close()
-        found.status = st.RUNNING
-        st.write_state(self.state_dir, found)
+        # Running from here: the start socket is gone (state.status).
         hooks("post_start", pid=found.pid)
 
 

@@ -10,19 +10,22 @@ Every container has a *state directory* that only its user can write,
     time of its first process, and the last phase the engine recorded.
 ``start``
     While the container is *created*: the socket its first process waits on
-    for the start (process.py).
+    for the start (process.py).  The starter removes it before it sends the
+    start: its absence is what tells a started container from a created one.
 ``control``
     While nsinit supervises it: the socket of served joins (control.py).
 
 The directory itself is the lock that serialises commands on one container
 (:class:`Lock`).  A container made by ``nsinit`` in a directory also shows
-``pid``, ``start`` and ``state.json`` there, for people and tools; those
-copies are never trusted: that directory is often the container's own
-root filesystem, where root in the container can rewrite them.
+``pid``, ``start`` and ``state.json`` there, for people and tools, written
+once, when it is created; those copies are never trusted: that directory is
+often the container's own root filesystem, where root in the container can
+rewrite them.
 
 The status (runtime.md's four) is derived, never read: the phase recorded
-says which of *creating*, *created* or *running* the engine last made the
-container, and the kernel says whether that is still true (:func:`status`).
+says whether the engine has made the container yet, the start socket
+whether it was started, and the kernel whether its process still runs
+(:func:`status`).
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ START_SOCKET = "start"  # in the state directory, while created
 # The statuses of runtime.md ("State"), and the phases the engine records.
 CREATING = "creating"  # being set up; its creator still runs
 CREATED = "created"  # set up, its first process waits for the start
-RUNNING = "running"  # the command was exec'd and its process has not ended
+RUNNING = "running"  # started (never recorded: the start socket is gone), and its process has not ended
 STOPPED = "stopped"  # its first process has ended (or its creation failed half-way)
 
 
@@ -76,18 +79,20 @@ class State:
     owner: int = -1  # the effective uid of the creator
     publish: bool = False  # pid, start and state.json are copied into ``root`` (nsinit's containers)
     args: list[str] = field(default_factory=list)  # the first process's command, as created
+    directory: str = ""  # the state directory it was read from (not written: where it is read, it is)
 
     def to_json(self) -> str:
         # Field by field, not dataclasses.asdict: asdict deep-copies the whole
         # config (~9,500 calls, 1.1 ms a write), and every field is JSON already.
         # Compact: json's C encoder is used only without indent.
-        return json.dumps({f.name: getattr(self, f.name) for f in fields(self)}, sort_keys=True)
+        return json.dumps({f.name: getattr(self, f.name) for f in fields(self) if f.name != "directory"},
+                          sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str | bytes) -> State:
+    def from_json(cls, text: str | bytes, directory: str = "") -> State:
         doc = json.loads(text)
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in doc.items() if k in known})
+        known = {f.name for f in fields(cls)} - {"directory"}
+        return cls(**{k: v for k, v in doc.items() if k in known}, directory=directory)
 
 
 # -- processes -------------------------------------------------------------------------
@@ -147,6 +152,8 @@ def status(state: State) -> str:
         return CREATING if creator_alive else STOPPED
     if state.status == STOPPED or not alive(state.pid, state.start) or (state.attached and not creator_alive):
         return STOPPED
+    if state.status == CREATED and state.directory and not os.path.lexists(os.path.join(state.directory, START_SOCKET)):
+        return RUNNING
     return state.status
 
 
@@ -180,21 +187,23 @@ def make_private(path: Path) -> None:
 def read_state(directory: Path) -> State | None:
     """The trusted state in ``directory``; None when absent or unreadable."""
     try:
-        return State.from_json((directory / STATE_FILE).read_bytes())
+        return State.from_json((directory / STATE_FILE).read_bytes(), str(directory))
     except (OSError, ValueError, TypeError):
         return None
 
 
 def write_state(directory: Path, state: State) -> str:
-    """Write the trusted state, then the copies in the container's directory (pid last, complete).
+    """Write the trusted state; once created, also the copies in the container's directory (pid last).
 
-    A state without a process yet (pid 0: being created) is only kept where
-    it is trusted.  Returns the text written, for :func:`update_resources`.
+    The copies are written when the container becomes created, not at each
+    step: each file costs a rename, on the per-container path.  Returns the
+    text written, for :func:`update_resources`.
     """
     text = state.to_json()
     make_private(directory)
     _atomic_write(directory / STATE_FILE, text + "\n")
-    if state.publish and state.pid > 0:
+    state.directory = str(directory)
+    if state.publish and state.status == CREATED:
         root = Path(state.root)
         _atomic_write(root / STATE_FILE, text + "\n")
         _atomic_write(root / START_FILE, state.start + "\n")

@@ -131,10 +131,16 @@ class ContainerDir:
             except (ProcessLookupError, PermissionError):
                 pass
         reap_orphans()
-        if (self.path / "pid").exists() or (self.path / "state.json").exists():
-            # A killed nsinit leaves its state: the next command cleans up (cgroups, interfaces).
-            subprocess.run(nsinit_command() + ["exec", "true"], cwd=self.path, capture_output=True, timeout=60,
-                           stdin=subprocess.DEVNULL)
+        # A killed nsinit leaves its container stopped, with its cgroups and interfaces: delete removes them.
+        from libcontainer.container import Container
+        from libcontainer.errors import LibcontainerError
+
+        box = Container(self.path)
+        try:
+            if box.status() is not None:
+                box.delete(force=True)
+        except LibcontainerError:
+            pass
 
 
 def read_terminal(master: int) -> bytes:

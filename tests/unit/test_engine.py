@@ -271,7 +271,7 @@ def test_state_is_kept_in_a_private_directory_and_copied_for_people(tmp_path):
     root.mkdir()
     with subprocess.Popen(["sleep", "30"]) as child:
         try:
-            doc = _state_for(child.pid, os.getpid(), root=str(root))
+            doc = _state_for(child.pid, os.getpid(), st.CREATED, root=str(root))
             doc.publish = True
             st.write_state(directory, doc)
             assert os.stat(directory).st_mode & 0o777 == 0o700
