@@ -21,9 +21,18 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--chart", type=Path, help="write the PNG here instead of OUT/bench-STAMP.png")
     p.add_argument("--skip", action="append", default=[], choices=["runc", "bwrap", "unshare"],
                    help="leave a peer out, as if it were not installed (repeatable)")
+    p.add_argument("--compare", action="append", default=[], metavar="NAME=NSINIT",
+                   help="also measure another install's nsinit script (an A/B in one run; repeatable)")
     args = p.parse_args(argv)
     if min(args.rounds, args.burst) < 1 or args.warmup < 0:
         p.error("--rounds and --burst must be at least 1, --warmup at least 0")
+    compare = []
+    for item in args.compare:
+        name, sep, script = item.partition("=")
+        if not sep or not name or not os.access(script, os.X_OK):
+            p.error(f"--compare {item!r}: expected NAME=PATH of an executable nsinit script")
+        compare.append((name, script))
+    args.compare = compare
     return args
 
 
@@ -42,7 +51,8 @@ def main(argv: list[str]) -> int:
     settings = (f"{args.rounds} measured rounds after {args.warmup} warm-up rounds, runtimes alternated "
                 f"(rotating order); the Python API runs {args.burst} containers back to back per round.")
     started = time.strftime("%Y%m%d-%H%M%S")
-    results = run(tools, args.warmup, args.rounds, args.burst, lambda m: print(f"bench: {m}", file=sys.stderr, flush=True))
+    results = run(tools, args.warmup, args.rounds, args.burst, lambda m: print(f"bench: {m}", file=sys.stderr, flush=True),
+                  compare=args.compare)
     text = report.markdown(results, machine, settings)
     print(text)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -151,11 +151,19 @@ def probe_cgroups(ws: Workspace) -> str | None:
     return f"the container is not in a /{CGROUP_PARENT}/ memory cgroup: {out.stdout.strip()}"
 
 
-def make_cases(ws: Workspace, tools: Tools, results: Results, cgroups: bool) -> tuple[list[Case], list[Case]]:
-    """The cold and the join cases that can run here; missing peers go to the notes."""
+def make_cases(ws: Workspace, tools: Tools, results: Results, cgroups: bool,
+               compare: list[tuple[str, str]] = ()) -> tuple[list[Case], list[Case]]:
+    """The cold and the join cases that can run here; missing peers go to the notes.
+
+    ``compare``: (name, nsinit script) of other installs (another commit's,
+    say), each a cold row of its own in the same rounds: an A/B in one run.
+    """
     nsinit = nsinit_command()
     cold = [Case(NSINIT_COLD, "cold", [*nsinit, "exec", "--root", str(ws.cold), "/bin/true"],
                  "" if cgroups else "without the memory cgroup")]
+    for name, script in compare:
+        cold.append(Case(f"{NSINIT_COLD} [{name}]", "cold", [script, "exec", "--root", str(ws.cold), "/bin/true"],
+                         f"{script}" + ("" if cgroups else ", without the memory cgroup")))
     join = [Case(NSINIT_JOIN, "join", [*nsinit, "exec", "--root", str(ws.join), "/bin/true"])]
     if tools.runc:
         cold.append(Case(RUNC_RUN, "cold", ws.runc(tools.runc, "run", "--bundle", str(ws.runc_run), RUNC_RUN_ID)))
@@ -245,7 +253,8 @@ def compile_bytecode() -> list[str]:
     return out.stdout.split("\n")[:-1]
 
 
-def run(tools: Tools, warmup: int, rounds: int, burst: int, progress: Callable[[str], None]) -> Results:
+def run(tools: Tools, warmup: int, rounds: int, burst: int, progress: Callable[[str], None],
+        compare: list[tuple[str, str]] = ()) -> Results:
     """Measure everything once; always remove what was created."""
     import shutil
 
@@ -263,7 +272,7 @@ def run(tools: Tools, warmup: int, rounds: int, burst: int, progress: Callable[[
             ws.write_nsinit_configs(cgroups=False)
         if tools.runc:
             ws.build_runc(tools.runc)
-        cold, join = make_cases(ws, tools, results, cgroups=why is None)
+        cold, join = make_cases(ws, tools, results, cgroups=why is None, compare=compare)
         progress("starting the containers to join")
         for start, name in ((joined.start_nsinit, NSINIT_JOIN), (joined.start_runc if tools.runc else None, RUNC_EXEC)):
             try:
