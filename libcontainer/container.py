@@ -41,7 +41,6 @@ import os
 import signal
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -450,7 +449,7 @@ class Container:
         me = os.getpid()
         return st.State(id=self.id, status=st.CREATING, pid=0, start="", root=os.path.realpath(self.root),
                         rootfs=str(ctx.rootfs), config=ctx.config.to_dict(),
-                        created=datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z"),
+                        created=_utc_now(),
                         resources=ctx.resources, creator_pid=me, creator_start=st.process_start_time(me) or "",
                         attached=ctx.process.attached, owner=os.geteuid(), publish=self.publish,
                         args=list(ctx.process.args))
@@ -792,6 +791,12 @@ def _reap(pid: int) -> None:
         host.waitpid(pid)
     except ChildProcessError:
         pass
+
+
+def _utc_now() -> str:
+    """Now in RFC 3339, UTC, to the microsecond (datetime would cost every start ~1.4 ms of import)."""
+    now = time.time_ns()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now // 10**9)) + f".{now // 1000 % 10**6:06d}Z"
 
 
 def _has_threads() -> bool:

@@ -28,6 +28,7 @@ is built here.  x86_64 and aarch64 are known; any other machine is an error.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import struct
 
@@ -152,9 +153,11 @@ _F_SEALS = 0x0001 | 0x0002 | 0x0004 | 0x0008  # F_SEAL_SEAL, SHRINK, GROW, WRITE
 
 
 def open_stub() -> int:
-    """A sealed memfd holding the stub, close-on-exec: exec it with ``os.execve(fd, ...)``."""
-    import fcntl
+    """A sealed memfd holding the stub, close-on-exec: exec it with ``os.execve(fd, ...)``.
 
+    Called in the setup process after pivot_root: everything it needs is
+    imported with this module.
+    """
     code = image()
     flags = os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING
     try:
