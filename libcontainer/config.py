@@ -17,7 +17,8 @@ from .records import record
 # Keys of container.json owned by the core (the engine itself).
 CORE_KEYS = (
     "hostname", "rootfs", "readonly_fs", "no_pivot_root", "user", "working_dir", "environment",
-    "tty", "context", "mounts", "device_nodes",
+    "tty", "context", "mounts", "device_nodes", "default_mounts", "masked_paths", "readonly_paths",
+    "rootfs_propagation", "domainname", "umask", "additional_gids",
 )
 
 
@@ -25,12 +26,22 @@ CORE_KEYS = (
 class Mount:
     """A mount into the container (``mounts``)."""
 
-    type: str = "bind"  # "bind" (host path) or "tmpfs"
-    source: str | None = None  # host path for bind mounts; must exist
+    # "bind" (a host path), or a filesystem made for the container: "tmpfs", "proc", "sysfs", "devpts",
+    # "mqueue", or "cgroup" (the container's own cgroups: a cgroup2 mount in its cgroup namespace, or on
+    # a cgroup v1 host a tmpfs holding a read-only bind of each of its hierarchies' directories).
+    type: str = "bind"
+    source: str | None = None  # host path for bind mounts; must exist.  Others: shown in /proc/mounts
     destination: str = ""  # absolute path inside the container; symlinks resolved inside the rootfs
+    # The libcontainer form: without ``options``, a bind mount is recursive, read-only unless
+    # ``writable``, and slave unless ``private``.
     writable: bool | None = None  # read-write when true; otherwise read-only
     private: bool | None = None  # propagation private instead of the default (slave)
-    data: str | None = None  # mount options for tmpfs, such as "size=64m,mode=1777"
+    data: str | None = None  # filesystem options, such as "size=64m,mode=1777" for tmpfs
+    # The OCI form, instead of writable and private: option strings of mount(8), in order ("ro",
+    # "nosuid", "rbind", "rprivate", "rro", "tmpcopyup", "size=64m" ...; libcontainer/mountopts.py).
+    # A bind is read-write unless "ro", recursive only with "rbind", and keeps its propagation unless
+    # one is named.  Options that are no flag are passed as filesystem data, after ``data``.
+    options: list[str] | None = None
 
 
 @record
@@ -76,6 +87,15 @@ class Config:
     context: Context | None = None  # labels and restrictions
     mounts: list[Mount] | None = None  # extra mounts, in order
     device_nodes: list[DeviceNode] | None = None  # nodes in /dev; a default set when absent
+    # false: the engine mounts no /proc, /sys and /dev of its own, only ``mounts``, in order (the
+    # OCI form lists them); the device nodes and the /dev symlinks are still made once they are mounted.
+    default_mounts: bool | None = None
+    masked_paths: list[str] | None = None  # hidden (/dev/null or a read-only tmpfs); replaces the restrictions' list
+    readonly_paths: list[str] | None = None  # made read-only; replaces the restrictions' list
+    rootfs_propagation: str | None = None  # of the root mount: private (default), slave, shared, unbindable (r-)
+    domainname: str | None = None  # NIS domain name, set in a new UTS namespace
+    umask: int | None = None  # the process's umask (umask(2)); absent: nsinit's
+    additional_gids: list[int] | None = None  # supplementary groups besides those /etc/group gives the user
     sections: dict[str, Any] = field(default_factory=dict)  # plugin-owned keys, canonical JSON values
 
     # -- conversion -----------------------------------------------------------
@@ -139,7 +159,13 @@ class Config:
 
     @property
     def restricted(self) -> bool:
-        return bool(self.context and self.context.restricted)
+        """True when paths are to be masked or made read-only: context.restrictions, masked_paths, readonly_paths."""
+        return bool(self.context and self.context.restricted) or bool(self.masked_paths or self.readonly_paths)
+
+    @property
+    def mounts_defaults(self) -> bool:
+        """True when the engine mounts /proc, /sys and /dev itself (the ``default_mounts`` key, default true)."""
+        return self.default_mounts is not False
 
 
 def _plain(obj: Any) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from . import mountopts
 from .errors import ConfigProblem
 from .hookspecs import hookimpl
 
@@ -114,6 +115,28 @@ def parse_user(value: Any) -> str:
     return value
 
 
+def parse_umask(value: Any) -> int:
+    """A umask: an int (18) or an octal string ("022", "0o022") -> int, at most 0o777."""
+    mode = value
+    if isinstance(value, str):
+        text = value.strip().lower().removeprefix("0o")
+        mode = int(text, 8) if text and all(c in "01234567" for c in text) else None
+    if isinstance(mode, bool) or not isinstance(mode, int) or not 0 <= mode <= 0o777:
+        raise ValueError(f'expected a umask: an integer 0..511 (18 = 0o022) or an octal string such as "022"; '
+                         f"got {value!r}")
+    return mode
+
+
+def parse_mount_option(value: Any) -> str:
+    """One option string of mount(8) or the OCI table, or a filesystem's own ("size=64m"); kept as written."""
+    if not isinstance(value, str):
+        raise ValueError(f"expected a mount option string, got {value!r}")
+    problem = mountopts.option_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
 FORMATS = {
     "user": parse_user,
     "bytes": parse_bytes,
@@ -122,6 +145,8 @@ FORMATS = {
     "device-type": parse_device_type,
     "file-mode": parse_file_mode,
     "label": parse_label,
+    "umask": parse_umask,
+    "mount-option": parse_mount_option,
 }
 
 # -- schema ---------------------------------------------------------------------
@@ -164,16 +189,26 @@ def device_schema(path_required: bool = True) -> dict[str, Any]:
     }
 
 
+MOUNT_TYPES = ("bind", "tmpfs", "proc", "sysfs", "devpts", "mqueue", "cgroup")
+ROOTFS_PROPAGATIONS = ("private", "rprivate", "slave", "rslave", "shared", "rshared", "unbindable", "runbindable")
+
 MOUNT_SCHEMA: dict[str, Any] = {
     "type": "object",
     "title": "a mount",
     "properties": {
-        "type": {"enum": ["bind", "tmpfs"], "description": "\"bind\" (a host path, the default) or \"tmpfs\"."},
-        "source": {**_PATH, "description": "The host path of a bind mount."},
+        "type": {"enum": list(MOUNT_TYPES),
+                 "description": "\"bind\" (a host path, the default), or a filesystem made for the container: "
+                                "tmpfs, proc, sysfs, devpts, mqueue, or cgroup (the container's own cgroups)."},
+        "source": {"type": "string", "minLength": 1,
+                   "description": "The host path of a bind mount (absolute); for the others, the name shown."},
         "destination": {**_PATH, "description": "Where it is mounted in the container (absolute)."},
-        "writable": {"type": "boolean", "description": "Read-write when true, otherwise read-only."},
-        "private": {"type": "boolean", "description": "Private propagation instead of slave."},
+        "writable": {"type": "boolean", "description": "Read-write when true, otherwise read-only (without options)."},
+        "private": {"type": "boolean", "description": "Private propagation instead of slave (without options)."},
         "data": {"type": "string", "description": "Mount options, e.g. \"size=64m,mode=1777\" for tmpfs."},
+        "options": {"type": "array", "items": {"type": "string", "format": "mount-option"},
+                    "description": "Option strings of mount(8), in order: ro, nosuid, nodev, noexec, relatime, "
+                                   "bind or rbind, a propagation (rprivate, rslave ...), recursive ones (rro ...), "
+                                   "tmpcopyup, and the filesystem's own (size=64m); instead of writable and private."},
     },
     "additionalProperties": False,
     "required": ["destination"],
@@ -218,19 +253,90 @@ CORE_SCHEMA: dict[str, Any] = {
         "items": device_schema(path_required=True),
         "description": "Device nodes created in the container's /dev.",
     },
+    "default_mounts": {
+        "type": "boolean",
+        "description": "false: mount no /proc, /sys and /dev of the engine's, only the mounts listed, in order "
+                       "(device nodes and /dev symlinks are still made); default true.",
+    },
+    "masked_paths": {
+        "type": "array", "items": _PATH,
+        "description": "Paths hidden in the container (a file by /dev/null, a directory by an empty read-only "
+                       "tmpfs); replaces the list that context.restrictions masks.",
+    },
+    "readonly_paths": {
+        "type": "array", "items": _PATH,
+        "description": "Paths made read-only in the container; replaces the list that context.restrictions uses.",
+    },
+    "rootfs_propagation": {
+        "enum": list(ROOTFS_PROPAGATIONS),
+        "description": "Propagation of the container's root mount: private (the default), slave (receives the "
+                       "host's mounts), shared (a new peer group, never the host's), unbindable; r- forms too.",
+    },
+    "domainname": {
+        "type": "string",
+        "maxLength": 64,  # __NEW_UTS_LEN (setdomainname(2))
+        "description": "The NIS domain name, set in a new UTS namespace.",
+    },
+    "umask": {
+        "type": ["integer", "string"],
+        "format": "umask",
+        "description": "The process's umask, e.g. 18 or \"022\"; absent: nsinit's own.",
+    },
+    "additional_gids": {
+        "type": "array",
+        "items": {"type": "integer", "minimum": 0, "maximum": MAX_ID},
+        "description": "Supplementary groups of the process, besides those /etc/group gives its user.",
+    },
 }
 
 # -- cross-field checks (pure) ----------------------------------------------------
+
+
+# What the engine mounts itself unless default_mounts is false.
+ENGINE_MOUNTS = ("/proc", "/sys", "/dev")
 
 
 def check_mounts(config: Config) -> list[ConfigProblem]:
     problems = []
     for i, mount in enumerate(config.mounts or []):
         where = f"$.mounts[{i}]"
-        if mount.destination.rstrip("/") == "":
+        dest = "/" + "/".join(c for c in mount.destination.split("/") if c and c != ".")
+        if dest == "/":
             problems.append(ConfigProblem(f"{where}.destination", "cannot mount over '/': it would hide the rootfs"))
         if mount.type == "bind" and not mount.source:
             problems.append(ConfigProblem(where, f"a bind mount needs a 'source' (the host path to mount at {mount.destination})"))
+        elif mount.type == "bind" and not mount.source.startswith("/"):
+            problems.append(ConfigProblem(f"{where}.source", f"the source of a bind mount must be an absolute path, "
+                                                             f"got {mount.source!r}"))
+        if mount.type == "proc" and dest != "/proc":
+            problems.append(ConfigProblem(f"{where}.destination", f"proc can only be mounted on /proc, not {dest} "
+                                                                  "(a procfs elsewhere would escape the masks)"))
+        if config.mounts_defaults and (dest in ENGINE_MOUNTS or dest.startswith("/proc/")):
+            problems.append(ConfigProblem(f"{where}.destination",
+                                          f"mounting over {dest} is not allowed: the engine mounts it (set "
+                                          "default_mounts to false to list /proc, /sys and /dev yourself)"
+                                          if dest in ENGINE_MOUNTS else f"mounting over {dest} is not allowed "
+                                          "(it is in the engine's /proc)"))
+        if mount.options is not None:
+            problems += _option_problems(where, mount)
+    return problems
+
+
+def _option_problems(where: str, mount: Any) -> list[ConfigProblem]:
+    problems = []
+    for key in ("writable", "private"):
+        if getattr(mount, key) is not None:
+            problems.append(ConfigProblem(f"{where}.{key}", f"give either options or {key}, not both (options "
+                                                            "say ro/rw and the propagation)"))
+    for j, option in enumerate(mount.options):
+        at = f"{where}.options[{j}]"
+        if option in ("bind", "rbind") and mount.type != "bind":
+            problems.append(ConfigProblem(at, f"{option!r} makes a bind mount, but the type is {mount.type!r}"))
+        elif option == "tmpcopyup" and mount.type != "tmpfs":
+            problems.append(ConfigProblem(at, "'tmpcopyup' applies to tmpfs mounts only"))
+        elif option not in mountopts.KNOWN_OPTIONS and mount.type in ("bind", "cgroup"):
+            problems.append(ConfigProblem(at, f"{option!r} is no mount flag, and a {mount.type} mount takes no "
+                                              "filesystem options"))
     return problems
 
 
@@ -272,6 +378,15 @@ def libcontainer_config_formats() -> dict[str, Any]:
     return FORMATS
 
 
+def check_propagation(config: Config) -> list[ConfigProblem]:
+    if config.no_pivot_root and config.rootfs_propagation in ("private", "rprivate", "unbindable", "runbindable"):
+        # MS_MOVE of the rootfs over "/" needs "/" not private (libcontainer's msMoveRoot).
+        return [ConfigProblem("$.rootfs_propagation", f"{config.rootfs_propagation} cannot be used with "
+                                                      "no_pivot_root, which moves the rootfs over a slave '/'")]
+    return []
+
+
 @hookimpl
 def libcontainer_validate_config(config: Config) -> list[ConfigProblem]:
-    return check_mounts(config) + check_device_nodes(config) + check_environment(config)
+    return (check_mounts(config) + check_device_nodes(config) + check_environment(config)
+            + check_propagation(config))

@@ -50,7 +50,7 @@ from .records import record
 # Imported here, not lazily: after pivot_root the host's filesystem, and the
 # Python modules on it, are out of reach of the setup process.
 from .rootfs import RootfsBuilder, set_working_dir
-from .user import resolve_user
+from .user import resolve_user, set_umask
 
 if TYPE_CHECKING:
     from .context import ContainerContext
@@ -280,6 +280,9 @@ def _set_up_container(ctx: ContainerContext, hooks: Hooks, imports: HostImports)
     if ctx.config.hostname:
         with Step("hostname"):
             sysc.sethostname(ctx.config.hostname)
+    if ctx.config.domainname:
+        with Step("domainname"):
+            sysc.setdomainname(ctx.config.domainname)
     return master
 
 
@@ -292,10 +295,7 @@ def _build_filesystem(ctx: ContainerContext, hooks: Hooks, imports: HostImports)
             fs.bind_rootfs()
             fs.check_special_dirs()
         with Step("mounts"):
-            fs.mount_proc()
-            fs.mount_sys()
-            fs.mount_dev()
-            fs.mount_binds()
+            fs.mount_all()
         with Step("pivot_root"):
             fs.pivot()
         imports.install()
@@ -497,7 +497,8 @@ def _new_session_keyring(ctx: ContainerContext) -> None:
 def _switch_user(ctx: ContainerContext, hooks: Hooks) -> None:
     sysc = ctx.syscalls
     with Step("user"):
-        user = resolve_user(ctx.process.user)
+        user = resolve_user(ctx.process.user, additional_gids=ctx.config.additional_gids)
+        set_umask(ctx.config.umask)
         # Nothing of the caller's inheritable or ambient sets passes into the
         # container: a plugin's post_user raises what the config asks for
         # (CVE-2022-29162; capabilities(7), "Thread capability sets").

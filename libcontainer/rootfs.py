@@ -1,4 +1,4 @@
-"""The container's filesystem: rootfs, /proc, /sys, /dev, bind mounts, pivot_root.
+"""The container's filesystem: rootfs, /proc, /sys, /dev, the configured mounts, pivot_root.
 
 Runs inside the setup process, in its new mount namespace, as root of the
 container.  Every mount destination is resolved inside the rootfs, never
@@ -12,6 +12,7 @@ host (CVE-2021-30465, CVE-2024-45310).
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import os
 import stat
@@ -20,6 +21,8 @@ from typing import TYPE_CHECKING
 from . import syscalls as sc
 from .config import DeviceNode, Mount
 from .errors import ContainerError, SyscallError
+from .mountopts import ATIME_FLAGS, PROPAGATION_OPTIONS, MountOptions, parse_options
+from .records import record
 
 if TYPE_CHECKING:
     from .context import ContainerContext
@@ -41,6 +44,9 @@ READONLY_PROC = ["/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus", "
 MASKED_PATHS = ["/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/timer_stats", "/proc/latency_stats",
                 "/proc/sched_debug", "/proc/acpi", "/proc/asound", "/proc/scsi", "/sys/firmware",
                 "/sys/devices/virtual/powercap"]
+
+# Filesystem magic numbers (statfs(2)) of what the engine verifies it mounted.
+PROC_MAGIC, SYSFS_MAGIC, TMPFS_MAGIC = 0x9FA0, 0x62656572, 0x01021994
 
 _STATVFS_TO_MS = [(os.ST_RDONLY, sc.MS_RDONLY), (os.ST_NOSUID, sc.MS_NOSUID), (os.ST_NODEV, sc.MS_NODEV),
                   (os.ST_NOEXEC, sc.MS_NOEXEC), (os.ST_NOATIME, sc.MS_NOATIME), (os.ST_RELATIME, sc.MS_RELATIME)]
@@ -93,6 +99,7 @@ class RootfsBuilder:
         # (st_dev, st_ino) of what was mounted on /proc, /sys and /dev, to
         # tell later that the path still leads there (see check_in_place).
         self.mounted: dict[str, tuple[int, int]] = {}
+        self.dev_bound = False  # /dev is a bind mount of the config's (default_mounts false): no nodes made in it
 
     # -- helpers -----------------------------------------------------------------
     def _resolve(self, dest: str) -> list[str]:
@@ -184,13 +191,22 @@ class RootfsBuilder:
 
     def _remount_readonly(self, path: str) -> None:
         """Bind-remount ``path`` read-only, keeping the flags the kernel has locked on it."""
-        flags = sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY
+        self._remount_bind(path, MountOptions(flags=sc.MS_RDONLY))
+
+    def _remount_bind(self, path: str, opts: MountOptions) -> None:
+        """Bind-remount ``path`` with the options' flags; every flag they do not name stays as it is.
+
+        In a user namespace the kernel locks the flags a mount came with
+        (nosuid, nodev, noexec, ro, the access time) and refuses a remount
+        that would drop one (mount_namespaces(7)), hence the flags read back.
+        """
+        flags = sc.MS_BIND | sc.MS_REMOUNT | opts.flags
         try:
             f = os.statvfs(path).f_flag
         except OSError:
             f = 0
         for st_bit, ms_bit in _STATVFS_TO_MS:
-            if f & st_bit:
+            if f & st_bit and not ms_bit & opts.cleared and not (ms_bit & ATIME_FLAGS and opts.atime_given):
                 flags |= ms_bit
         self.sys.mount(None, path, None, flags, None)
 
@@ -198,8 +214,12 @@ class RootfsBuilder:
     def make_root_private(self) -> None:
         # Mounts made from here on must not propagate to the host: slave keeps
         # receiving the host's unmounts, private cuts both ways.  With MS_MOVE
-        # (no_pivot_root) the root must be slave, as libcontainer did.
-        flag = sc.MS_SLAVE if self.config.no_pivot_root else sc.MS_PRIVATE
+        # (no_pivot_root) the root must be slave, as libcontainer did.  A
+        # rootfs_propagation of slave or shared starts from slave, so that the
+        # host's mounts still arrive; never shared with the host (see pivot).
+        wanted = self.config.rootfs_propagation or "private"
+        slave = self.config.no_pivot_root or wanted.lstrip("r") in ("slave", "shared")
+        flag = sc.MS_SLAVE if slave else sc.MS_PRIVATE
         self.sys.mount(None, "/", None, flag | sc.MS_REC, None)
 
     def bind_rootfs(self) -> None:
@@ -225,23 +245,43 @@ class RootfsBuilder:
                 kind = "a symlink" if stat.S_ISLNK(st.st_mode) else "not a directory"
                 raise ContainerError("rootfs", f"/{name} in the rootfs is {kind}; refusing to mount over it")
 
+    def mount_all(self) -> None:
+        """/proc, /sys, /dev and the configured mounts; with default_mounts false, the configured ones only.
+
+        Without the engine's /dev, the device nodes and the /dev symlinks are
+        made once every listed mount is in place (the list mounts /dev and
+        /dev/pts itself), unless /dev is a bind of a directory that has its own.
+        """
+        if self.config.mounts_defaults:
+            self.mount_proc()
+            self.mount_sys()
+            self.mount_dev()
+            self.mount_binds()
+            return
+        self.dev_bound = False
+        self.mount_binds()
+        if not self.dev_bound:
+            self.make_dev_nodes()
+            self.make_dev_links()
+
     def mount_proc(self) -> None:
         self._mount_at("/proc", "proc", "proc", sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC)
-        self._verify_fstype("/proc", 0x9FA0, "procfs")
+        self._verify_fstype("/proc", PROC_MAGIC, "procfs")
 
-    def mount_sys(self) -> None:
-        flags = sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC | sc.MS_RDONLY
+    def mount_sys(self, dest: str = "/sys", flags: int = sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC | sc.MS_RDONLY,
+                  data: str | None = None) -> None:
         try:
-            self._mount_at("/sys", "sysfs", "sysfs", flags)
+            self._mount_at(dest, "sysfs", "sysfs", flags, data)
         except SyscallError as e:
             # sysfs can only be mounted by the owner of the network namespace;
             # without a new one (rootless), bind the host's read-only instead.
             if e.errno not in (errno.EPERM, errno.EACCES):
                 raise
-            self._mount_at("/sys", "/sys", None, sc.MS_BIND | sc.MS_REC)
-            self._remount_readonly_at("/sys")
+            self._mount_at(dest, "/sys", None, sc.MS_BIND | sc.MS_REC)
+            self._remount_readonly_at(dest)
             return
-        self._verify_fstype("/sys", 0x62656572, "sysfs")
+        if dest == "/sys":
+            self._verify_fstype("/sys", SYSFS_MAGIC, "sysfs")
 
     def _verify_fstype(self, dest: str, magic: int, name: str) -> None:
         fd = self._mounted_fd(dest)
@@ -256,10 +296,8 @@ class RootfsBuilder:
 
     def mount_dev(self) -> None:
         self._mount_at("/dev", "tmpfs", "tmpfs", sc.MS_NOSUID | sc.MS_STRICTATIME, "mode=755,size=65536k")
-        self._verify_fstype("/dev", 0x01021994, "tmpfs")
-        for node in self.config.device_nodes or DEFAULT_DEVICES:
-            if node.path:
-                self._make_device(node)
+        self._verify_fstype("/dev", TMPFS_MAGIC, "tmpfs")
+        self.make_dev_nodes()
         os.close(self._make_target("/dev/mqueue", is_dir=True))
         pts_opts = "newinstance,ptmxmode=0666,mode=0620"
         if not self.ctx.new_namespace("NEWUSER"):
@@ -268,6 +306,16 @@ class RootfsBuilder:
         self._mount_at("/dev/shm", "shm", "tmpfs", sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC, "mode=1777,size=65536k")
         if self.ctx.new_namespace("NEWIPC"):
             self._mount_at("/dev/mqueue", "mqueue", "mqueue", sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC)
+        self.make_dev_links()
+
+    def make_dev_nodes(self) -> None:
+        """The configured device nodes (the default set without device_nodes), in whatever /dev is now."""
+        for node in self.config.device_nodes or DEFAULT_DEVICES:
+            if node.path:
+                self._make_device(node)
+
+    def make_dev_links(self) -> None:
+        """/dev/ptmx, fd, stdin, stdout and stderr as the symlinks programs expect (a node of the config's wins)."""
         dev = self._mounted_fd("/dev")
         try:
             for name, target in (("ptmx", "pts/ptmx"), ("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
@@ -316,40 +364,187 @@ class RootfsBuilder:
             os.close(fd)
 
     def mount_binds(self) -> None:
+        """The configured mounts, in order (bind mounts and the filesystems of MOUNT_TYPES)."""
         for m in self.config.mounts or []:
             self._mount_one(m)
 
     def _mount_one(self, m: Mount) -> None:
         dest = m.destination
         resolved = "/" + os.path.relpath(secure_join(self.rootfs, dest), self.rootfs)
-        for special in ("/proc", "/sys", "/dev"):
-            # Mounting over the kernel's filesystems would replace what the
-            # engine verified (procfs, sysfs) and the restrictions on them.
-            if resolved == special or (special == "/proc" and resolved.startswith("/proc/")):
-                raise ContainerError("mounts", f"{dest}: mounting over {resolved} is not allowed")
-        if m.type == "tmpfs":
-            flags = sc.MS_NOSUID | sc.MS_NODEV
-            if not m.writable and m.writable is not None:
-                flags |= sc.MS_RDONLY
-            self._mount_at(dest, "tmpfs", "tmpfs", flags, m.data)
+        if resolved == "/":
+            raise ContainerError("mounts", f"{dest}: mounting over / is not allowed")
+        self._check_destination(m, dest, resolved)
+        opts = _options_of(m)
+        try:
+            if m.type == "bind":
+                self._mount_bind(m, dest, opts)
+            elif m.type == "cgroup":
+                self._mount_cgroup(dest, opts)
+            else:
+                self._mount_filesystem(m, dest, resolved, opts)
+        except SyscallError as e:
+            what = f"bind {m.source} -> {dest}" if m.type == "bind" else f"{m.type} on {dest}"
+            raise ContainerError("mounts", f"{what}: {os.strerror(e.errno)}", errno=e.errno) from None
+        if not self.config.mounts_defaults and resolved == "/dev" and m.type == "bind":
+            self.dev_bound = True  # a host /dev brings its own nodes
+
+    def _check_destination(self, m: Mount, dest: str, resolved: str) -> None:
+        """Refuse a mount over what the engine mounted and verified, or into procfs (CVE-2019-19921)."""
+        if m.type == "proc" and resolved != "/proc":
+            raise ContainerError("mounts", f"{dest}: proc can only be mounted on /proc")
+        if self.config.mounts_defaults:
+            for special in ("/proc", "/sys", "/dev"):
+                # Mounting over the kernel's filesystems would replace what the
+                # engine verified (procfs, sysfs) and the restrictions on them.
+                if resolved == special or (special == "/proc" and resolved.startswith("/proc/")):
+                    raise ContainerError("mounts", f"{dest}: mounting over {resolved} is not allowed")
             return
+        # Without the engine's mounts, the list brings procfs itself: only a
+        # procfs on /proc, and nothing mounted into it (the masks are its guard).
+        if resolved.startswith("/proc/") or (resolved == "/proc" and m.type != "proc"):
+            raise ContainerError("mounts", f"{dest}: only proc may be mounted on /proc, and nothing inside it")
+
+    def _mount_bind(self, m: Mount, dest: str, opts: MountOptions) -> None:
         src = m.source or ""
         try:
             st = os.stat(src)
         except OSError as e:
             raise ContainerError("mounts", f"bind {src} -> {dest}: {e.strerror}", errno=e.errno) from None
+        self._mount_at(dest, src, None, sc.MS_BIND | (sc.MS_REC if opts.recursive else 0),
+                       is_dir=stat.S_ISDIR(st.st_mode))
+        self._finish_mount(dest, opts, remount=bool(opts.flags or opts.cleared))
+
+    def _finish_mount(self, dest: str, opts: MountOptions, remount: bool = False) -> None:
+        """What a mount's options ask after mount(2): the bind remount's flags, propagation, recursive attributes."""
+        if not (remount or opts.propagation or opts.attr_set or opts.attr_clr):
+            return
+        fd = self._mounted_fd(dest)
+        path = f"/proc/self/fd/{fd}"
         try:
-            self._mount_at(dest, src, None, sc.MS_BIND | sc.MS_REC, is_dir=stat.S_ISDIR(st.st_mode))
-            fd = self._mounted_fd(dest)
+            if remount:
+                # A bind mount takes its flags from its source: only a remount changes them.
+                self._remount_bind(path, opts)
+            if opts.propagation:
+                self.sys.mount(None, path, None, opts.propagation, None, label=dest)
+            if opts.attr_set or opts.attr_clr:
+                self.sys.mount_setattr(path, opts.attr_set, opts.attr_clr, recursive=True)
+        finally:
+            os.close(fd)
+
+    def _mount_filesystem(self, m: Mount, dest: str, resolved: str, opts: MountOptions) -> None:
+        """A new filesystem of type tmpfs, proc, sysfs, devpts or mqueue on ``dest``."""
+        fstype = m.type
+        data = ",".join(x for x in (m.data, *opts.data) if x) or None
+        flags = opts.flags
+        if m.options is None:  # the libcontainer form (tmpfs): nosuid, nodev, read-only only when writable is false
+            flags = sc.MS_NOSUID | sc.MS_NODEV | (sc.MS_RDONLY if m.writable is False else 0)
+        if fstype == "sysfs":
+            self.mount_sys(dest, flags, data)
+        else:
+            before = self._dir_fd(dest) if opts.tmpcopyup else None
             try:
-                if not m.writable:
-                    self._remount_readonly(f"/proc/self/fd/{fd}")
-                prop = sc.MS_PRIVATE if m.private else sc.MS_SLAVE
-                self.sys.mount(None, f"/proc/self/fd/{fd}", None, prop | sc.MS_REC, None, label=dest)
+                self._mount_at(dest, m.source or fstype, fstype, flags, data)
+                if before is not None:
+                    self._copy_up(dest, before, data or "")
             finally:
+                if before is not None:
+                    os.close(before)
+        if resolved == "/proc":
+            self._verify_fstype("/proc", PROC_MAGIC, "procfs")
+        elif resolved == "/dev" and fstype == "tmpfs":
+            self._verify_fstype("/dev", TMPFS_MAGIC, "tmpfs")
+        self._finish_mount(dest, opts)
+
+    def _dir_fd(self, dest: str) -> int | None:
+        """A readable fd of the directory at ``dest`` (inside the rootfs, without symlinks), or None."""
+        parts = self._resolve(dest)
+        fd = os.open(self.rootfs, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            for name in parts:
+                try:
+                    nxt = self.sys.openat2(fd, name, os.O_RDONLY | os.O_DIRECTORY,
+                                           resolve=sc.RESOLVE_NO_SYMLINKS | sc.RESOLVE_BENEATH)
+                except SyscallError as e:
+                    if e.errno in (errno.ENOENT, errno.ENOTDIR):
+                        return None
+                    raise ContainerError("mounts", f"{dest}: {os.strerror(e.errno)}", errno=e.errno) from None
                 os.close(fd)
-        except SyscallError as e:
-            raise ContainerError("mounts", f"bind {src} -> {dest}: {os.strerror(e.errno)}", errno=e.errno) from None
+                fd = nxt
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+    def _copy_up(self, dest: str, before: int, data: str) -> None:
+        """tmpcopyup: the new tmpfs gets what the directory held beneath it (``before``, an fd opened first)."""
+        after = self._dir_fd(dest)
+        if after is None:
+            raise ContainerError("mounts", f"{dest}: the tmpfs is gone after mounting it")
+        try:
+            keys = {o.partition("=")[0] for o in data.split(",")}
+            st_ = os.fstat(before)
+            if "mode" not in keys:
+                os.fchmod(after, stat.S_IMODE(st_.st_mode))
+            if not keys & {"uid", "gid"}:
+                os.fchown(after, st_.st_uid, st_.st_gid)
+            copy_tree(before, after)
+        finally:
+            os.close(after)
+
+    # -- cgroup ----------------------------------------------------------------------
+    def _mount_cgroup(self, dest: str, opts: MountOptions) -> None:
+        """The container's own cgroups on ``dest``.
+
+        On a cgroup2-only host: cgroup2, whose root is the container's cgroup
+        in a new cgroup namespace; without one, a bind of the container's
+        directory.  On a cgroup v1 (or hybrid) host, as runc does: a tmpfs,
+        and in it one directory per hierarchy of /proc/self/cgroup holding
+        the container's cgroup of that hierarchy: a bind of its host
+        directory, or a new mount of the hierarchy in a new cgroup namespace
+        (whose root is the container's cgroup); "cpu" and "cpuacct" are links
+        to a co-mounted "cpu,cpuacct".  Every mount is nosuid, nodev, noexec
+        plus the options ("ro" makes the tmpfs read-only last).
+        """
+        flags = sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC | opts.flags
+        with open("/proc/self/mountinfo") as f:
+            mountinfo = f.read()
+        with open("/proc/self/cgroup") as f:
+            own = f.read()
+        hierarchies = cgroup_hierarchies(mountinfo, own)
+        new_ns = self.ctx.new_namespace("NEWCGROUP")
+        if not hierarchies:
+            raise ContainerError("mounts", f"cgroup on {dest}: this host has no cgroup hierarchy mounted")
+        if all(h.fstype == "cgroup2" for h in hierarchies):
+            self._mount_hierarchy(dest, hierarchies[0], flags, new_ns)
+            self._finish_mount(dest, opts)
+            return
+        self._mount_at(dest, "tmpfs", "tmpfs", sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC, "mode=755")
+        for h in hierarchies:
+            self._mount_hierarchy(f"{dest}/{h.name}", h, flags, new_ns)
+            if "," in h.name:
+                parent, _ = self._parent_fd(f"{dest}/{h.name}")
+                try:
+                    for part in h.name.split(","):
+                        os.symlink(h.name, part, dir_fd=parent)
+                finally:
+                    os.close(parent)
+        if flags & sc.MS_RDONLY:
+            self._remount_readonly_at(dest)
+        self._finish_mount(dest, opts)
+
+    def _mount_hierarchy(self, dest: str, h: CgroupHierarchy, flags: int, new_ns: bool) -> None:
+        if new_ns:
+            self._mount_at(dest, "cgroup", h.fstype, flags, h.options or None)
+            return
+        if h.host_dir is None:
+            raise ContainerError("mounts", f"cgroup on {dest}: cannot find the container's {h.name} cgroup on "
+                                 "the host")
+        self._mount_at(dest, h.host_dir, None, sc.MS_BIND | sc.MS_REC)
+        fd = self._mounted_fd(dest)
+        try:
+            self._remount_bind(f"/proc/self/fd/{fd}", MountOptions(flags=flags))
+        finally:
+            os.close(fd)
 
     def pivot(self) -> None:
         os.chdir(self.rootfs)
@@ -367,6 +562,12 @@ class RootfsBuilder:
             self.sys.umount(".", sc.MNT_DETACH)
         os.chdir("/")
         self.check_in_place()
+        if self.config.rootfs_propagation:
+            # Only now, on the root the container keeps: a shared root is a new
+            # peer group of the container's (its mounts were made slave of the
+            # host's first), so nothing mounted inside reaches the host.
+            self.sys.mount(None, "/", None, PROPAGATION_OPTIONS[self.config.rootfs_propagation], None,
+                           label=f"/ ({self.config.rootfs_propagation})")
 
     # -- after pivot_root: paths are the container's ----------------------------------
     def check_in_place(self) -> None:
@@ -411,20 +612,49 @@ class RootfsBuilder:
             raise ContainerError("tty", "/dev/console is not the container's pty after binding it; refusing it")
 
     def apply_restrictions(self) -> None:
+        """readonly_paths made read-only, then masked_paths hidden; context.restrictions' lists without them.
+
+        Paths are the container's (after pivot_root): each is opened once,
+        O_PATH, and mounted on through its fd, so what is checked is what
+        gets the mount; those that do not exist are skipped.
+        """
         self.check_in_place()
-        for path in READONLY_PROC:
-            if os.path.exists(path):
-                self.sys.mount(path, path, None, sc.MS_BIND | sc.MS_REC, None)
-                self._remount_readonly(path)
+        config = self.config
+        readonly = config.readonly_paths if config.readonly_paths is not None else (
+            READONLY_PROC if config.context and config.context.restricted else [])
+        masked = config.masked_paths if config.masked_paths is not None else (
+            MASKED_PATHS if config.context and config.context.restricted else [])
+        for path in readonly:
+            fd = _open_existing(path)
+            if fd is None:
+                continue
+            try:
+                self.sys.mount(f"/proc/self/fd/{fd}", f"/proc/self/fd/{fd}", None, sc.MS_BIND | sc.MS_REC, None,
+                               label=path)
+            finally:
+                os.close(fd)
+            fd = _open_existing(path)  # what is now mounted there
+            if fd is not None:
+                try:
+                    self._remount_readonly(f"/proc/self/fd/{fd}")
+                finally:
+                    os.close(fd)
+        if not masked:
+            return
         null = self._checked_dev_null()
         try:
-            for path in MASKED_PATHS:
-                if not os.path.exists(path):
+            for path in masked:
+                fd = _open_existing(path)
+                if fd is None:
                     continue
-                if os.path.isdir(path):
-                    self.sys.mount("tmpfs", path, "tmpfs", sc.MS_RDONLY, None)
-                else:
-                    self.sys.mount(f"/proc/self/fd/{null}", path, None, sc.MS_BIND, None, label=path)
+                try:
+                    if stat.S_ISDIR(os.fstat(fd).st_mode):
+                        self.sys.mount("tmpfs", f"/proc/self/fd/{fd}", "tmpfs", sc.MS_RDONLY, None, label=path)
+                    else:
+                        self.sys.mount(f"/proc/self/fd/{null}", f"/proc/self/fd/{fd}", None, sc.MS_BIND, None,
+                                       label=path)
+                finally:
+                    os.close(fd)
         finally:
             os.close(null)
 
@@ -439,6 +669,114 @@ class RootfsBuilder:
 
     def readonly_root(self) -> None:
         self._remount_readonly("/")
+
+
+def _options_of(m: Mount) -> MountOptions:
+    """The mount's options; the libcontainer form of a bind (no options) as options: rbind, ro unless writable,
+    rslave unless private."""
+    if m.options is not None:
+        opts = parse_options(m.options)
+        return dataclasses.replace(opts, bind=True) if m.type == "bind" and not opts.bind else opts
+    if m.type != "bind":
+        return MountOptions()
+    return MountOptions(flags=0 if m.writable else sc.MS_RDONLY, bind=True, recursive=True,
+                        propagation=(sc.MS_PRIVATE if m.private else sc.MS_SLAVE) | sc.MS_REC)
+
+
+def _open_existing(path: str) -> int | None:
+    """An O_PATH fd of a path of the container (after pivot_root), or None when it does not exist."""
+    try:
+        return os.open(path, os.O_PATH | os.O_CLOEXEC)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
+def copy_tree(src: int, dst: int) -> None:
+    """Copy the content of directory fd ``src`` into directory fd ``dst``: files, directories, symlinks,
+    fifos and device nodes, with owners, modes and times; never following a symlink (everything is reached
+    through the fds of its directory)."""
+    for entry in os.scandir(src):
+        name = entry.name
+        st_ = entry.stat(follow_symlinks=False)
+        mode = st_.st_mode
+        if stat.S_ISDIR(mode):
+            os.mkdir(name, 0o700, dir_fd=dst)
+            a = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=src)
+            try:
+                b = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dst)
+                try:
+                    copy_tree(a, b)
+                finally:
+                    os.close(b)
+            finally:
+                os.close(a)
+        elif stat.S_ISREG(mode):
+            a = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=src)
+            try:
+                b = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
+                            dir_fd=dst)
+                try:
+                    while os.sendfile(b, a, None, 1 << 20):
+                        pass
+                finally:
+                    os.close(b)
+            finally:
+                os.close(a)
+        elif stat.S_ISLNK(mode):
+            os.symlink(os.readlink(name, dir_fd=src), name, dir_fd=dst)
+        elif stat.S_ISFIFO(mode) or stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+            os.mknod(name, mode, st_.st_rdev, dir_fd=dst)
+        else:
+            continue  # a socket: meaningless once copied
+        os.chown(name, st_.st_uid, st_.st_gid, dir_fd=dst, follow_symlinks=False)
+        if not stat.S_ISLNK(mode):
+            os.chmod(name, stat.S_IMODE(mode), dir_fd=dst)
+        os.utime(name, ns=(st_.st_atime_ns, st_.st_mtime_ns), dir_fd=dst, follow_symlinks=False)
+
+
+@record(frozen=True)
+class CgroupHierarchy:
+    """One cgroup hierarchy the process is in, and where its cgroup is on the host."""
+
+    name: str  # the directory under a cgroup mount: the host mount point's name ("memory", "cpu,cpuacct")
+    fstype: str  # "cgroup" (v1) or "cgroup2"
+    options: str  # the v1 mount options naming the hierarchy ("memory", "name=systemd"); "" for cgroup2
+    host_dir: str | None  # the process's cgroup as a host path, or None when no mount shows it
+
+
+def cgroup_hierarchies(mountinfo: str, proc_cgroup: str) -> list[CgroupHierarchy]:
+    """The hierarchies of /proc/self/cgroup, matched with the mounts of /proc/self/mountinfo (proc(5))."""
+    mounts: list[tuple[str, str, str, frozenset[str]]] = []  # (mount point, root, fstype, options)
+    for line in mountinfo.splitlines():
+        pre, sep, post = line.partition(" - ")
+        fields = post.split()
+        if not sep or len(fields) < 3 or fields[0] not in ("cgroup", "cgroup2"):
+            continue
+        parts = pre.split()
+        mounts.append((_unescape(parts[4]), _unescape(parts[3]), fields[0], frozenset(fields[2].split(","))))
+    found: list[CgroupHierarchy] = []
+    for line in proc_cgroup.splitlines():
+        number, _, rest = line.partition(":")
+        controllers, _, path = rest.partition(":")
+        if not number:
+            continue
+        wanted = set(c for c in controllers.split(",") if c)
+        fstype = "cgroup" if wanted else "cgroup2"
+        for point, root, kind, options in mounts:
+            if kind != fstype or not wanted <= options:
+                continue
+            names = sorted(o for o in options if o in wanted) if wanted else []
+            rel = os.path.relpath(path, root) if path == root or path.startswith(root.rstrip("/") + "/") else None
+            host_dir = None if rel is None else os.path.normpath(os.path.join(point, rel))
+            found.append(CgroupHierarchy(name=os.path.basename(point) or ",".join(names), fstype=kind,
+                                         options=",".join(names), host_dir=host_dir))
+            break
+    return found
+
+
+def _unescape(path: str) -> str:
+    """mountinfo escapes space, tab, newline and backslash as octal (\\040)."""
+    return path.encode().decode("unicode_escape") if "\\" in path else path
 
 
 def set_working_dir(cwd: str) -> None:

@@ -51,9 +51,25 @@ MS_PRIVATE = 1 << 18
 MS_SLAVE = 1 << 19
 MS_SHARED = 1 << 20
 MS_RELATIME = 1 << 21
+MS_I_VERSION = 1 << 23
 MS_STRICTATIME = 1 << 24
+MS_LAZYTIME = 1 << 25
 
 MNT_DETACH = 2
+
+# mount_setattr(2) (linux/mount.h): attributes changed on a mount, or a whole tree of them.
+MOUNT_ATTR_RDONLY = 0x1
+MOUNT_ATTR_NOSUID = 0x2
+MOUNT_ATTR_NODEV = 0x4
+MOUNT_ATTR_NOEXEC = 0x8
+MOUNT_ATTR__ATIME = 0x70  # the mask of the three access-time settings below
+MOUNT_ATTR_RELATIME = 0x0
+MOUNT_ATTR_NOATIME = 0x10
+MOUNT_ATTR_STRICTATIME = 0x20
+MOUNT_ATTR_NODIRATIME = 0x80
+MOUNT_ATTR_NOSYMFOLLOW = 0x200000
+AT_EMPTY_PATH = 0x1000
+AT_RECURSIVE = 0x8000
 
 PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
@@ -73,6 +89,8 @@ _MS_NAMES = [
     (MS_NOATIME, "MS_NOATIME"), (MS_BIND, "MS_BIND"), (MS_MOVE, "MS_MOVE"), (MS_REC, "MS_REC"),
     (MS_UNBINDABLE, "MS_UNBINDABLE"), (MS_PRIVATE, "MS_PRIVATE"), (MS_SLAVE, "MS_SLAVE"),
     (MS_SHARED, "MS_SHARED"), (MS_RELATIME, "MS_RELATIME"), (MS_STRICTATIME, "MS_STRICTATIME"),
+    (MS_SYNCHRONOUS, "MS_SYNCHRONOUS"), (MS_DIRSYNC, "MS_DIRSYNC"), (MS_NODIRATIME, "MS_NODIRATIME"),
+    (MS_SILENT, "MS_SILENT"), (MS_I_VERSION, "MS_I_VERSION"), (MS_LAZYTIME, "MS_LAZYTIME"),
 ]
 
 _CLONE_NAMES = [
@@ -92,8 +110,10 @@ RESOLVE_IN_ROOT = 0x10
 # versions), per machine as uname(2) names it: arch/x86/entry/syscalls/
 # syscall_64.tbl, and include/uapi/asm-generic/unistd.h for aarch64.
 SYSCALL_NUMBERS: dict[str, dict[str, int]] = {
-    "x86_64": {"capget": 125, "capset": 126, "pivot_root": 155, "keyctl": 250, "close_range": 436, "openat2": 437},
-    "aarch64": {"capget": 90, "capset": 91, "pivot_root": 41, "keyctl": 219, "close_range": 436, "openat2": 437},
+    "x86_64": {"capget": 125, "capset": 126, "pivot_root": 155, "keyctl": 250, "close_range": 436, "openat2": 437,
+               "mount_setattr": 442},
+    "aarch64": {"capget": 90, "capset": 91, "pivot_root": 41, "keyctl": 219, "close_range": 436, "openat2": 437,
+                "mount_setattr": 442},
 }
 
 
@@ -151,6 +171,7 @@ class KernelDoor(Protocol):
     def mount(self, source: str | None, target: str, fstype: str | None, flags: int = 0, data: str | None = None,
               label: str | None = None) -> None: ...
     def umount(self, target: str, flags: int = 0) -> None: ...
+    def mount_setattr(self, target: str, attr_set: int, attr_clr: int = 0, recursive: bool = False) -> None: ...
     def pivot_root(self, new_root: str, put_old: str) -> None: ...
     def chroot(self, path: str) -> None: ...
     def openat2(self, dirfd: int, path: str, flags: int, mode: int = 0, resolve: int = 0) -> int: ...
@@ -234,6 +255,15 @@ class Syscalls:
 
     def umount(self, target: str, flags: int = 0) -> None:
         self._check(self._lib.umount2(target.encode(), flags), "umount", target)
+
+    def mount_setattr(self, target: str, attr_set: int, attr_clr: int = 0, recursive: bool = False) -> None:
+        """mount_setattr(2) on the mount at ``target`` (with ``recursive``, on every mount below it too)."""
+        attr = ctypes.create_string_buffer(struct.pack("QQQQ", attr_set, attr_clr, 0, 0), 32)  # struct mount_attr
+        flags = AT_RECURSIVE if recursive else 0
+        rc = self._lib.syscall(self._nr["mount_setattr"], ctypes.c_int(-100), ctypes.c_char_p(target.encode()),
+                               ctypes.c_uint(flags), attr, ctypes.c_size_t(32))
+        self._check(rc, "mount_setattr", f"{target} set={attr_set:#x} clear={attr_clr:#x}"
+                    + (" AT_RECURSIVE" if recursive else ""))
 
     def pivot_root(self, new_root: str, put_old: str) -> None:
         rc = self._lib.syscall(self._nr["pivot_root"], ctypes.c_char_p(new_root.encode()), ctypes.c_char_p(put_old.encode()))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import field
 
 from .errors import ContainerError
@@ -27,11 +28,13 @@ def _read(path: str) -> list[list[str]]:
     return [ln.split(":") for ln in lines if ln and not ln.startswith("#")]
 
 
-def resolve_user(spec: str | None, passwd: str = "/etc/passwd", group: str = "/etc/group") -> ExecUser:
+def resolve_user(spec: str | None, passwd: str = "/etc/passwd", group: str = "/etc/group", *,
+                 additional_gids: list[int] | None = None) -> ExecUser:
     """``name``, ``uid``, ``uid:gid``, ``name:group`` (or empty for root) to ids.
 
     Names must exist in the container's files; numeric ids need not (as with
-    runc).  Supplementary groups are those of /etc/group that list the user.
+    runc).  Supplementary groups are those of /etc/group that list the user,
+    then ``additional_gids`` (the config's, OCI's additionalGids) not already there.
     """
     spec = (spec or "").strip()
     if not spec:
@@ -70,4 +73,13 @@ def resolve_user(spec: str | None, passwd: str = "/etc/passwd", group: str = "/e
                 g = int(row[2])
                 if g != gid and g not in extra:
                     extra.append(g)
+    for g in additional_gids or ():
+        if g not in extra:
+            extra.append(g)
     return ExecUser(uid=uid, gid=gid if gid is not None else 0, groups=extra, home=home)
+
+
+def set_umask(mask: int | None) -> None:
+    """The process's umask (umask(2)), inherited through execve; None leaves nsinit's."""
+    if mask is not None:
+        os.umask(mask)

@@ -179,7 +179,8 @@ def test_bad_mount_destination_is_refused(core_only, destination):
 
 def test_mount_type_typo_is_refused_with_the_valid_types(core_only):
     assert problems({"mounts": [{"type": "bnid", "source": "/a", "destination": "/b"}]}, core_only) == [
-        "c.json: $.mounts[0].type: expected one of 'bind', 'tmpfs'; got 'bnid'; did you mean 'bind'?"
+        "c.json: $.mounts[0].type: expected one of 'bind', 'tmpfs', 'proc', 'sysfs', 'devpts', 'mqueue', "
+            "'cgroup'; got 'bnid'; did you mean 'bind'?"
     ]
 
 

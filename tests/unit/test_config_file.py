@@ -259,7 +259,7 @@ def test_every_problem_of_every_key_is_reported_at_once(fake_plugins):
         "NEWUSER, NEWUTS",
         "c.json: $.mounts[1].destination: expected an absolute path (starting with '/'), got 'b'",
         "c.json: $.mounts[1].bogus: unknown key 'bogus'; expected one of 'type', 'source', 'destination', "
-        "'writable', 'private', 'data'",
+        "'writable', 'private', 'data', 'options'",
         "c.json: $.zzz: unknown key 'zzz': no installed plugin owns it; installed plugins: capabilities, cgroups, "
         "core, namespaces, network",
     ]

@@ -75,6 +75,14 @@ def libcontainer_validate_config(config) -> list:
     if config.hostname and not spaces.get("NEWUTS"):
         problems.append(ConfigProblem("$.hostname", "unable to set hostname without a private UTS namespace "
                                                     "(add NEWUTS: true to namespaces)"))
+    if config.domainname and not spaces.get("NEWUTS"):
+        problems.append(ConfigProblem("$.domainname", "unable to set domainname without a private UTS namespace "
+                                                      "(add NEWUTS: true to namespaces)"))
+    if spaces.get("NEWNS") is not True:
+        for key in ("masked_paths", "readonly_paths", "rootfs_propagation", "default_mounts"):
+            if getattr(config, key) is not None:
+                problems.append(ConfigProblem(f"$.{key}", "needs a new mount namespace (add NEWNS: true to "
+                                                          "namespaces): without one nothing is mounted"))
     return problems
 
 
