@@ -17,7 +17,7 @@ import pytest
 from libcontainer.testing.fixtures import DEFAULT_ENV, SAMPLE_NAMESPACES
 
 ROOT = Path(__file__).resolve().parents[2]
-BUILTIN = ["namespaces", "cgroups", "network", "capabilities", "seccomp", "rlimits"]
+BUILTIN = ["namespaces", "cgroups", "network", "capabilities", "seccomp", "rlimits", "layer"]
 
 
 def _users_environment(bin_dir: Path | None = None) -> dict[str, str]:
