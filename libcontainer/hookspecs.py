@@ -251,6 +251,11 @@ def libcontainer_container_init(container: ContainerContext) -> None:
     Runs as root of the container with every capability, still seeing the
     host's filesystem (the rootfs is at ``container.rootfs``).  Configure
     interfaces inside the network namespace here.  Not called for joins.
+    What is mounted on the rootfs path here is what the engine binds and
+    pivots into (the layer plugin's overlay).  The new mount namespace still
+    has the host's propagation ("/" is made private after this hook): a
+    plugin that mounts here makes "/" a slave first (MS_SLAVE | MS_REC), or
+    its mounts appear on the host wherever the host's mounts are shared.
     """
 
 
