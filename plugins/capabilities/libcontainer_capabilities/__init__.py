@@ -1,8 +1,10 @@
 """The capabilities plugin: the keep list, ambient capabilities and no_new_privileges.
 
 Owns ``capabilities`` (the names the process keeps; every other capability is
-dropped), ``ambient_capabilities`` and ``no_new_privileges``.  Without the
-``capabilities`` key nothing is dropped: the process keeps nsinit's sets.
+dropped), ``ambient_capabilities``, ``no_new_privileges``, and
+``capability_sets``, the five sets named one by one (OCI's
+process.capabilities) instead of the keep list.  Without ``capabilities``
+or ``capability_sets`` nothing is dropped: the process keeps nsinit's sets.
 
 The order is fixed by the kernel, and the engine fires one hook per step
 (the same sequence as runc's ``finalizeNamespace`` in
@@ -76,14 +78,19 @@ def libcontainer_pre_user(container):
     if not settings.restricts:
         return
     last_cap = names.kernel_last_cap()
-    apply.check_keepable(settings.keep_numbers, last_cap)
+    apply.check_keepable(settings.needed_numbers, last_cap)
     apply.drop_bounding_set(settings.keep_numbers, last_cap, container.syscalls)
 
 
 @hookimpl
 def libcontainer_post_user(container):
     settings = _settings(container)
-    if settings.restricts:
+    if settings.capability_sets is not None:
+        apply.set_sets(apply.FinalSets(effective=settings.set_numbers("effective"),
+                                       permitted=settings.set_numbers("permitted"),
+                                       inheritable=settings.set_numbers("inheritable"),
+                                       ambient=settings.ambient_numbers), container.syscalls)
+    elif settings.restricts:
         apply.set_final_sets(settings.keep_numbers, settings.ambient_numbers, container.syscalls)
     if settings.no_new_privileges:
         container.syscalls.set_no_new_privs()

@@ -103,7 +103,12 @@ def set_final_sets(keep: frozenset[int], ambient: frozenset[int], syscalls: Any)
     setuid with PR_SET_KEEPCAPS, and setuid cleared the effective set
     (capabilities(7), "Effect of user ID changes on capabilities").
     """
-    sets = final_sets(keep, ambient)
+    return set_sets(final_sets(keep, ambient), syscalls)
+
+
+def set_sets(sets: FinalSets, syscalls: Any) -> FinalSets:
+    """Set effective, permitted and inheritable to exactly ``sets`` in one capset, then the ambient set."""
+    keep = sets.permitted
     known = list(prctl.ALL_CAPS)
     changes = []
     for flag, wanted in (

@@ -64,10 +64,11 @@ def test_mask_matches_proc_status_bits():
 # -- schema and formats --------------------------------------------------------
 
 
-def test_plugin_owns_its_three_keys():
+def test_plugin_owns_its_four_keys():
     plugins = _plugins()
     assert {k: v for k, v in plugins.owners.items() if v == "capabilities"} == {
         "capabilities": "capabilities", "ambient_capabilities": "capabilities", "no_new_privileges": "capabilities",
+        "capability_sets": "capabilities",
     }
     assert plugins.schemas["capabilities"]["items"] == {"type": "string", "format": "capability"}
 
@@ -206,3 +207,56 @@ def test_loaded_config_with_a_misspelled_capability_says_did_you_mean():
         parse_config({"capabilities": ["CHOWN", "cap_net_rawx"]}, "c.json", _plugins())
     assert str(info.value).startswith("c.json: $.capabilities[1]: unknown capability 'cap_net_rawx': did you mean NET_RAW?")
     assert "\n" not in str(info.value)
+
+
+# -- the five sets (capability_sets) -----------------------------------------------
+
+
+def test_capability_sets_are_read_one_by_one_and_a_missing_set_is_empty():
+    settings = CapabilitiesConfig.from_sections({"capability_sets": {"bounding": ["cap_chown", "NET_ADMIN"],
+                                                                     "permitted": ["NET_ADMIN"]}})
+    assert settings.restricts
+    assert settings.keep_numbers == frozenset({0, 12})  # the bounding set
+    assert settings.set_numbers("permitted") == frozenset({12}) and settings.set_numbers("effective") == frozenset()
+    assert settings.needed_numbers == frozenset({0, 12})
+
+
+def test_podmans_sets_for_a_user_are_accepted():
+    bounding = ["CAP_AUDIT_WRITE", "CAP_CHOWN", "CAP_NET_ADMIN", "CAP_SETUID", "CAP_SETGID"]
+    one = ["CAP_NET_ADMIN"]
+    sections = {"capability_sets": {"bounding": bounding, "effective": one, "inheritable": one, "permitted": one,
+                                    "ambient": one}}
+    assert problems(sections, 40) == []
+
+
+@pytest.mark.parametrize("sets, expected", [
+    ({"effective": ["KILL"]}, ("$.capability_sets.effective[0]", "KILL is not in permitted: an effective capability "
+                                                                 "must be permitted")),
+    ({"inheritable": ["KILL"]}, ("$.capability_sets.inheritable[0]", "KILL is not in bounding: the kernel refuses an "
+                                                                    "inheritable capability outside the bounding set")),
+    ({"bounding": ["KILL"], "inheritable": ["KILL"], "ambient": ["KILL"]},
+     ("$.capability_sets.ambient[0]", "KILL is not in permitted: an ambient capability must be permitted and "
+                                      "inheritable")),
+    ({"bounding": ["BPF"]}, ("$.capability_sets.bounding[0]", names.kernel_problem("BPF", 38))),
+])
+def test_sets_capset_would_refuse_are_named(sets, expected):
+    assert problems({"capability_sets": sets}, 38) == [expected]
+
+
+def test_capability_sets_and_the_keep_list_are_not_mixed():
+    assert problems({"capability_sets": {}, "capabilities": ["KILL"]}, 40) == [
+        ("$.capabilities", "give either capability_sets or capabilities, not both")]
+
+
+def test_the_sets_are_applied_exactly_after_the_user_switch(monkeypatch):
+    calls = []
+    monkeypatch.setattr(apply.prctl, "set_caps", lambda *changes: calls.append(changes))
+    fake = RecordingSyscalls()
+    sets = apply.FinalSets(effective=frozenset({12}), permitted=frozenset({12, 0}), inheritable=frozenset({12}),
+                           ambient=frozenset({12}))
+    apply.set_sets(sets, fake)
+    (changes,) = calls
+    on = {flag: set(nums) for nums, flag, value in changes if value}
+    assert on == {apply.prctl.CAP_EFFECTIVE: {12}, apply.prctl.CAP_PERMITTED: {0, 12},
+                  apply.prctl.CAP_INHERITABLE: {12}}
+    assert fake.names() == ["cap_ambient_clear_all", "cap_ambient_raise"]

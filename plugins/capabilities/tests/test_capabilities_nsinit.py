@@ -206,3 +206,27 @@ def test_capability_the_kernel_knows_is_accepted(box):
     box.write_config(capabilities=["CHOWN", "CHECKPOINT_RESTORE"])
     result = _nsinit_seeing_last_cap(box, 40)
     assert result.returncode == 0, result.stderr
+
+
+# -- the five sets (OCI's process.capabilities) ---------------------------------------------
+
+
+def test_capability_sets_give_root_its_bounding_set(box):
+    box.write_config(capability_sets={"bounding": KEEP, "effective": ["KILL"], "permitted": ["KILL", "CHOWN"]})
+    # For root, execve makes permitted and effective the bounding set whatever was set before (capabilities(7)).
+    assert sets_of(box.exec(*STATUS)) == exact(bnd=mask(*KEEP), prm=mask(*KEEP))
+
+
+def test_capability_sets_give_a_user_its_ambient_ones(box):
+    one = ["NET_BIND_SERVICE"]
+    box.write_config(capability_sets={"bounding": KEEP, "effective": one, "permitted": one, "inheritable": one,
+                                      "ambient": one}, user="user")
+    amb = mask(*one)
+    assert sets_of(box.exec(*STATUS)) == exact(bnd=mask(*KEEP), prm=amb, inh=amb, amb=amb)
+
+
+def test_capability_sets_that_capset_refuses_are_a_config_error(box):
+    box.write_config(capability_sets={"bounding": KEEP, "effective": ["KILL"]}, user="user")
+    r = box.exec("true")
+    assert r.returncode == 125
+    assert "$.capability_sets.effective[0]: KILL is not in permitted" in r.stderr and r.stderr.count("\n") == 1
