@@ -122,10 +122,10 @@ def run(root: str, args: list[str], tty: bool | None) -> int:
     proc = box.join(args, tty=tty) if found is not None and found.status == RUNNING else box.create(args, tty=tty)
     try:
         _forward_signals(proc)
-        if proc.tty_master is not None and os.isatty(0):
-            from libcontainer.tty import copy_window_size
+        if proc.tty_master is not None:
+            from libcontainer.tty import prepare_terminal
 
-            copy_window_size(0, proc.tty_master)  # before exec: the command may ask at once
+            prepare_terminal(0, proc.tty_master)  # before exec: the command may ask at once
         proc.start()
         # The collector was off for the start (nsinit/__main__.py); a long
         # supervision may make cycles.  Freeze first: the first collection
