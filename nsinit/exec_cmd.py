@@ -68,10 +68,14 @@ def main(argv: list[str]) -> int:
     try:
         root, tty, args = parse(argv)
     except UsageError as e:
-        print(f"nsinit: exec: {e}\n\n{USAGE}", file=sys.stderr)
+        # One line, as every error; the usage is --help's.
+        print(f"nsinit: exec: {e} (nsinit exec --help shows the usage)", file=sys.stderr)
         return 2
     except SystemExit as e:
-        print(e.code)
+        try:
+            print(e.code, flush=True)
+        except BrokenPipeError:  # nsinit exec --help | head
+            pass
         return 0
     root = root or os.environ.get("data_path") or os.getcwd()
     if tty is not True and not _debugging():
