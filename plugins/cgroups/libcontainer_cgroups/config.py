@@ -54,6 +54,25 @@ DEFAULT_DEVICES = (
 
 
 @record(frozen=True)
+class DeviceAccess:
+    """One entry of ``devices``: allow or deny access to devices, applied in order (OCI's resources.devices)."""
+
+    allow: bool  # true: written to devices.allow; false: to devices.deny
+    type: str = "a"  # "c" character, "b" block, "a" every device
+    major: int = -1  # device major; -1 means any
+    minor: int = -1  # device minor; -1 means any
+    access: str = "rwm"  # subset of "rwm": read, write, mknod
+
+    def rule(self) -> str:
+        """The line for devices.allow or devices.deny: ``c 1:3 rwm``, ``c 136:* rwm``, ``a``."""
+        if self.type == "a":
+            return "a"  # every device, every access (Documentation/admin-guide/cgroup-v1/devices.rst)
+        major = "*" if self.major == -1 else str(self.major)
+        minor = "*" if self.minor == -1 else str(self.minor)
+        return f"{self.type} {major}:{minor} {self.access or 'rwm'}"
+
+
+@record(frozen=True)
 class ThrottleDevice:
     """A rate limit on one block device (runc's ThrottleDevice)."""
 
@@ -83,6 +102,7 @@ class CgroupsConfig:
     parent: str = DEFAULT_PARENT  # path of the parent cgroup, relative to each hierarchy's root
     allow_all_devices: bool = False  # no device restriction at all (v1: "a" written to devices.allow)
     allowed_devices: list[DeviceRule] | None = None  # deny every device, then allow these; None: defaults
+    devices: list[DeviceAccess] | None = None  # allow and deny rules applied in order, instead of allowed_devices
     memory: int | None = None  # hard memory limit in bytes (v1 memory.limit_in_bytes, v2 memory.max)
     memory_reservation: int | None = None  # soft limit in bytes (v1 soft_limit_in_bytes, v2 memory.low)
     memory_swap: int | None = None  # memory plus swap limit in bytes, -1 unlimited; must be >= memory
@@ -104,8 +124,8 @@ class CgroupsConfig:
 
     @property
     def restricts_devices(self) -> bool:
-        """True when the config asks for an explicit device allow-list."""
-        return not self.allow_all_devices and self.allowed_devices is not None
+        """True when the config asks for an explicit device allow-list, or allow and deny rules."""
+        return not self.allow_all_devices and (self.allowed_devices is not None or self.devices is not None)
 
     @property
     def device_rules(self) -> list[DeviceRule]:
@@ -172,6 +192,10 @@ def parse_cgroups(section: dict[str, Any] | None) -> CgroupsConfig:
             )
             for d in devices
         ]
+    if values.get("devices") is not None:
+        values["devices"] = [DeviceAccess(allow=d["allow"], type=d.get("type", "a"), major=d.get("major", -1),
+                                          minor=d.get("minor", -1), access=d.get("access") or "rwm")
+                             for d in values["devices"]]
     for key in THROTTLES:
         if values.get(key) is not None:
             values[key] = [ThrottleDevice(d["major"], d["minor"], parse_size(d["rate"])) for d in values[key]]

@@ -23,6 +23,20 @@ DEVICE_RULE: dict[str, Any] = {
     "required": ["type"],
 }
 
+# OCI's linux.resources.devices entry: allow or deny, applied in order.
+DEVICE_ACCESS: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "allow": {"type": "boolean", "description": "true: allowed; false: denied"},
+        "type": {"enum": ["a", "b", "c"], "description": "a (every device), b (block) or c (character)"},
+        "major": {"type": "integer", "minimum": -1, "description": "-1 or absent: any"},
+        "minor": {"type": "integer", "minimum": -1, "description": "-1 or absent: any"},
+        "access": {"type": "string", "pattern": "^[rwm]{1,3}$", "description": "a subset of rwm"},
+    },
+    "required": ["allow"],
+}
+
 THROTTLE_DEVICE: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
@@ -43,6 +57,7 @@ SCHEMA: dict[str, Any] = {
         "parent": {"type": "string"},
         "allow_all_devices": {"type": "boolean"},
         "allowed_devices": {"type": "array", "items": DEVICE_RULE},
+        "devices": {"type": "array", "items": DEVICE_ACCESS},
         "memory": _SIZE,
         "memory_reservation": _SIZE,
         "memory_swap": _SIZE_OR_UNLIMITED,

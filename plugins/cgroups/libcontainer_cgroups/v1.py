@@ -19,7 +19,7 @@ FIELDS_OF = {
     "cpuset": "cpuset_cpus, cpuset_mems",
     "pids": "pids_limit",
     "blkio": "blkio_weight, blkio_throttle_*",
-    "devices": "allowed_devices",
+    "devices": "allowed_devices, devices",
     "freezer": "freezer",
 }
 
@@ -142,6 +142,13 @@ class V1Driver:
         allow = self._file("devices", "devices.allow")
         if cfg.allow_all_devices:
             write_value(allow, "a")
+            return
+        if cfg.devices is not None:
+            # In order, each to devices.allow or devices.deny: from the state the
+            # cgroup inherited, as OCI's resources.devices are applied.
+            deny = self._file("devices", "devices.deny")
+            for access in cfg.devices:
+                write_value(allow if access.allow else deny, access.rule())
             return
         # Deny everything first, then allow each rule: the v1 device cgroup is a
         # whitelist that "a" in devices.deny empties (Documentation/admin-guide/cgroup-v1/devices.rst).

@@ -44,7 +44,7 @@ def unsupported(cfg: CgroupsConfig) -> list[str]:
     """Config fields that v2 cannot honour, each with the reason; refused rather than ignored."""
     problems = []
     if cfg.restricts_devices:
-        problems.append(DEVICES_REFUSED)
+        problems.append(DEVICES_REFUSED if cfg.devices is None else DEVICES_REFUSED.replace("allowed_devices", "devices"))
     if cfg.memory_swappiness is not None:
         problems.append("memory_swappiness does not exist on cgroup v2")
     if cfg.oom_kill_disable:

@@ -60,6 +60,16 @@ def _check_others(cfg: CgroupsConfig) -> list[ConfigProblem]:
     problems = []
     if cfg.blkio_weight is not None and not 10 <= cfg.blkio_weight <= 1000:
         problems.append(ConfigProblem(f"{P}.blkio_weight", f"{cfg.blkio_weight} is outside 10-1000"))
+    if cfg.devices is not None:
+        for key in ("allowed_devices", "allow_all_devices"):
+            if getattr(cfg, key) not in (None, False):
+                problems.append(ConfigProblem(f"{P}.{key}", f"give either devices (allow and deny rules in order) "
+                                                            f"or {key}, not both"))
+        for i, access in enumerate(cfg.devices):
+            if access.type == "a" and sorted(access.access) != sorted("rwm"):
+                problems.append(ConfigProblem(f"{P}.devices[{i}].access", "a rule for every device (type a) "
+                                              "covers every access on cgroup v1: give rwm, or a type"))
+        problems += _partial_exceptions(cfg.devices)
     for i, rule in enumerate(cfg.allowed_devices or []):
         if rule.type not in (97, 98, 99):
             problems.append(ConfigProblem(f"{P}.allowed_devices[{i}].type",
@@ -68,6 +78,35 @@ def _check_others(cfg: CgroupsConfig) -> list[ConfigProblem]:
             problems.append(ConfigProblem(f"{P}.allowed_devices[{i}].cgroup_permissions",
                                           f"{rule.cgroup_permissions!r} is not a subset of \"rwm\""))
     return problems
+
+
+def _partial_exceptions(rules: list[Any]) -> list[ConfigProblem]:
+    """Rules the v1 device cgroup cannot apply: taking part of a wider earlier rule back.
+
+    The v1 cgroup keeps a default (allow or deny every device) and a list of
+    exceptions; a rule against the default removes only an exception equal to
+    it (devices.rst), so denying /dev/full after allowing c 1:* would leave it
+    allowed.  Such a list is refused instead of applied wrongly (runc's
+    emulator refuses it too).
+    """
+    default_allow = True  # a new cgroup starts as its parent: the plugin's parents allow every device
+    exceptions: list[Any] = []
+    found = []
+    for i, rule in enumerate(rules):
+        if rule.type == "a":
+            default_allow, exceptions = rule.allow, []
+            continue
+        if rule.allow != default_allow:
+            exceptions.append(rule)
+            continue
+        wider = [e for e in exceptions if e.type == rule.type and e.major in (-1, rule.major)
+                 and e.minor in (-1, rule.minor) and (e.major, e.minor) != (rule.major, rule.minor)]
+        if wider:
+            verb = "deny" if not rule.allow else "allow"
+            found.append(ConfigProblem(f"{P}.devices[{i}]", f"cannot {verb} {rule.rule()} after the wider "
+                                       f"{wider[0].rule()}: the v1 device cgroup takes back only a whole earlier rule"))
+        exceptions = [e for e in exceptions if (e.type, e.major, e.minor) != (rule.type, rule.major, rule.minor)]
+    return found
 
 
 def check_section(section: dict[str, Any] | None) -> list[ConfigProblem]:

@@ -11,6 +11,7 @@ from cgroups_harness import load
 from libcontainer.errors import ConfigError
 from libcontainer_cgroups.config import DEFAULT_DEVICES, DeviceRule, controllers_needed, parse_cgroups, valid_cpuset
 from libcontainer_cgroups.probe import parse_mountinfo
+from libcontainer_cgroups.validate import check_section
 from libcontainer_cgroups.v1 import missing_controllers
 
 SAMPLES = Path(__file__).resolve().parents[3] / "sample_configs"
@@ -159,3 +160,24 @@ def test_throttle_rates_take_sizes():
 def test_throttle_without_minor_is_refused():
     found = problems({"blkio_throttle_read_iops_device": [{"major": 8, "rate": 10}]})
     assert any("blkio_throttle_read_iops_device[0]" in p and "minor" in p for p in found), found
+
+
+def test_device_rules_are_not_mixed_with_the_allow_list():
+    assert [str(p) for p in check_section({"devices": [{"allow": True}], "allowed_devices": []})] == [
+        "$.cgroups.allowed_devices: give either devices (allow and deny rules in order) or allowed_devices, not both"]
+
+
+def test_a_rule_for_every_device_takes_every_access_on_v1():
+    assert [str(p) for p in check_section({"devices": [{"allow": False, "type": "a", "access": "m"}]})] == [
+        "$.cgroups.devices[0].access: a rule for every device (type a) covers every access on cgroup v1: give rwm, "
+        "or a type"]
+
+
+def test_taking_part_of_a_wider_rule_back_is_refused_as_v1_cannot_apply_it():
+    rules = [{"allow": False, "access": "rwm"}, {"allow": True, "type": "c", "major": 1, "access": "rwm"},
+             {"allow": False, "type": "c", "major": 1, "minor": 7}]
+    assert [str(p) for p in check_section({"devices": rules})] == [
+        "$.cgroups.devices[2]: cannot deny c 1:7 rwm after the wider c 1:* rwm: the v1 device cgroup takes back "
+        "only a whole earlier rule"]
+    rules[2]["minor"] = -1  # twin: the whole rule taken back
+    assert check_section({"devices": rules}) == []

@@ -204,6 +204,16 @@ def test_device_rules_allow_dev_zero_and_deny_dev_full(harness):
     assert read(f"{cgroup_dir(ctx, 'devices')}/devices.list") == "c 1:5 rwm"
 
 
+def test_allow_and_deny_rules_in_order_allow_dev_zero_and_deny_dev_full(harness):
+    ctx = harness.container({"devices": [{"allow": False, "access": "rwm"},
+                                         {"allow": True, "type": "c", "major": 1, "minor": 5, "access": "rwm"},
+                                         {"allow": True, "type": "c", "major": 1, "minor": 7, "access": "rwm"},
+                                         {"allow": False, "type": "c", "major": 1, "minor": 7, "access": "rwm"}]})
+    status, out, err = harness.python(ctx, OPEN_DEVICES).output()
+    assert status == 0, err
+    assert out.split("\n")[:2] == ["/dev/zero ok", "/dev/full 1"]  # EPERM: denied after the allow
+
+
 def test_allow_all_devices_lets_dev_full_open(harness):
     ctx = harness.container({"allowed_devices": ZERO_ONLY, "allow_all_devices": True})
     status, out, err = harness.python(ctx, OPEN_DEVICES).output()

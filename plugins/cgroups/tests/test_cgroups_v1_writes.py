@@ -48,6 +48,16 @@ def test_device_rules_deny_everything_then_allow_each(writes):
                    ("devices/devices.allow", "b *:* m")]
 
 
+def test_allow_and_deny_rules_are_written_in_order_to_their_files(writes):
+    """OCI's resources.devices as podman sends them: deny everything, then allow some."""
+    log = writes({"devices": [{"allow": False, "access": "rwm"},
+                              {"allow": True, "type": "c", "major": 10, "minor": 229, "access": "rwm"},
+                              {"allow": True, "type": "c", "major": 136, "access": "rw"},
+                              {"allow": False, "type": "c", "major": 10, "minor": 229, "access": "m"}]})
+    assert log == [("devices/devices.deny", "a"), ("devices/devices.allow", "c 10:229 rwm"),
+                   ("devices/devices.allow", "c 136:* rw"), ("devices/devices.deny", "c 10:229 m")]
+
+
 def test_allow_all_devices_writes_a_to_devices_allow(writes):
     assert writes({"allow_all_devices": True}) == [("devices/devices.allow", "a")]
 
