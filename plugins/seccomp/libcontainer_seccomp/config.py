@@ -86,7 +86,8 @@ def schema() -> dict[str, dict[str, Any]]:
     number = {"type": "integer", "minimum": INT64_MIN, "maximum": UINT64_MAX}
     errno = {"type": ["string", "integer"], "format": "seccomp_errno"}
     action = {**word, "format": "seccomp_action",
-              "description": "errno, kill (the thread), kill_process, trap (SIGSYS), log (run and log) or allow"}
+              "description": "errno, kill (the thread), kill_process, trap (SIGSYS), trace (a tracer is told; "
+                             "without one ENOSYS), log (run and log) or allow"}
     arg = {
         "type": "object",
         "additionalProperties": False,
@@ -109,7 +110,7 @@ def schema() -> dict[str, dict[str, Any]]:
             "names": {"type": "array", "minItems": 1, "items": {**word, "minLength": 1},
                       "description": "system call names (mkdir, mkdirat), known to libseccomp"},
             "action": {**action, "description": "what a matching call meets: " + action["description"]},
-            "errno": {**errno, "description": "errno action only: the error returned (a name such as EPERM or "
+            "errno": {**errno, "description": "errno (and trace) actions only: the error returned (a name such as EPERM or "
                                               "a number 0-4095); EPERM when absent"},
             "args": {"type": "array", "maxItems": 6, "items": arg,
                      "description": "conditions on the arguments that must all hold; none: every call matches"},
@@ -192,13 +193,13 @@ def problems(section: dict[str, Any], number: Callable[[str], int | None] | None
     if blocked:
         found.append((base, f"the runtime needs {', '.join(blocked)} after the filter is loaded, to start the "
                             "command; allow them (see the seccomp plugin's README)"))
-    if section.get("default_errno") is not None and section.get("default_action") != "errno":
+    if section.get("default_errno") is not None and section.get("default_action") not in names.WITH_ERRNO:
         found.append((f"{base}.default_errno",
                       f"applies only to the errno default action, not to {section.get('default_action')}"))
     unconditional: dict[str, str] = {}  # name -> path of the rule that catches every call of it
     for i, rule in enumerate(section.get("syscalls") or ()):
         path = f"{base}.syscalls[{i}]"
-        if rule.get("errno") is not None and rule.get("action") != "errno":
+        if rule.get("errno") is not None and rule.get("action") not in names.WITH_ERRNO:
             found.append((f"{path}.errno", f"applies only to the errno action, not to {rule.get('action')}"))
         found += _arg_problems(path, rule.get("args") or ())
         for j, name in enumerate(rule.get("names") or ()):

@@ -20,6 +20,9 @@ ACTIONS: dict[str, int] = {
     "kill_process": 0x80000000,  # SCMP_ACT_KILL_PROCESS (Linux 4.14): every thread dies of SIGSYS
     "trap": 0x00030000,  # SCMP_ACT_TRAP: SIGSYS is sent, the call does not run
     "errno": 0x00050000,  # SCMP_ACT_ERRNO(n): the call fails with errno n, it does not run
+    # SCMP_ACT_TRACE(n): a ptrace(2) tracer is told (PTRACE_EVENT_SECCOMP, message n); without one the call
+    # fails with ENOSYS and does not run (seccomp(2), SECCOMP_RET_TRACE)
+    "trace": 0x7FF00000,
     "log": 0x7FFC0000,  # SCMP_ACT_LOG (Linux 4.14): the call runs and is logged by the kernel's audit
     "allow": 0x7FFF0000,  # SCMP_ACT_ALLOW: the call runs
 }
@@ -107,10 +110,14 @@ def errno_number(value: str | int) -> int:
     return value if isinstance(value, int) else getattr(_errno, value)
 
 
+# The actions that carry a 16-bit number: the errno returned, the message given to the tracer.
+WITH_ERRNO = ("errno", "trace")
+
+
 def action_value(action: str, errno: str | int | None = None) -> int:
-    """The filter's value of a canonical action; the errno action carries its errno."""
-    if action == "errno":
-        return ACTIONS["errno"] | (errno_number(errno if errno is not None else DEFAULT_ERRNO) & 0xFFFF)
+    """The filter's value of a canonical action; errno and trace carry their number (EPERM when absent, as OCI)."""
+    if action in WITH_ERRNO:
+        return ACTIONS[action] | (errno_number(errno if errno is not None else DEFAULT_ERRNO) & 0xFFFF)
     return ACTIONS[action]
 
 

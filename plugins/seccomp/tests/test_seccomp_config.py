@@ -111,7 +111,7 @@ def test_profile_is_normalised_by_the_schema():
 def test_unknown_action_is_named_with_its_path():
     found = problems_of({"default_action": "allow", "syscalls": [{"names": ["mkdir"], "action": "deny"}]})
     assert found == ["$.seccomp.syscalls[0].action: unknown seccomp action 'deny' valid ones are kill, kill_process, "
-                     "trap, errno, log, allow"]
+                     "trap, errno, trace, log, allow"]
 
 
 def test_unknown_syscall_is_named_with_its_path():
@@ -326,3 +326,13 @@ def test_without_libseccomp_names_are_left_to_pre_clone():
     section = {"default_action": "allow", "syscalls": [{"names": ["mkdri"], "action": "errno"}]}
     assert problems(section, None) == []
     assert problems(section, libseccomp.syscall_number) != []  # twin: with the library the name is checked
+
+
+def test_trace_carries_its_number_as_errno_does():
+    from libcontainer_seccomp import names
+
+    assert names.action_value("trace", "ENOSYS") == 0x7FF00000 | 38
+    assert names.action_value("trace") == 0x7FF00000 | 1  # EPERM when absent, as OCI's errnoRet
+    assert parsed({"default_action": "allow", "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_TRACE",
+                                                            "errno": 38}]})["syscalls"][0] == {
+        "names": ["mkdir"], "action": "trace", "errno": "ENOSYS"}

@@ -59,6 +59,15 @@ def test_mkdir_fails_with_eperm_while_everything_else_works(box):
     assert not (box.path / "tmp" / "made").exists()
 
 
+def test_trace_action_without_a_tracer_fails_the_call_with_enosys(box):
+    box.write_config(seccomp={"default_action": "allow",
+                              "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "trace", "errno": 7}]})
+    result = box.exec("sh", "-c", "mkdir /tmp/traced")
+    assert result.returncode == 1
+    assert "Function not implemented" in result.stderr  # SECCOMP_RET_TRACE with no tracer (seccomp(2))
+    assert not (box.path / "tmp" / "traced").exists()
+
+
 def test_without_the_profile_mkdir_works(box):
     box.write_config()
     result = box.exec("sh", "-c", "mkdir /tmp/made")
