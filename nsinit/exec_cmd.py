@@ -17,6 +17,10 @@ USAGE = """Usage: nsinit exec [--root DIR] [--tty|--no-tty] [--] COMMAND [ARGS].
 Run COMMAND in the container of the current directory (or DIR, or $data_path):
 as its first process when none runs, joining it when one does.
 
+Signals to nsinit are passed on to COMMAND.  As the container's first process
+it may ignore SIGINT and SIGTERM (PID 1 gets only the signals it handles): a
+second one within 5 seconds kills every process of the container.
+
 Exit status: the command's own; 128+N when it was killed by signal N;
 125 when nsinit failed; 126 when COMMAND cannot be executed; 127 when it
 does not exist in the container."""
@@ -24,6 +28,11 @@ does not exist in the container."""
 # Signals nsinit passes on to the container's process instead of acting on:
 # those a served join passes on, and the terminal's window size.
 FORWARDED = control.FORWARDED + ("SIGWINCH",)
+
+# A SIGINT or SIGTERM this soon (seconds) after another one kills the whole
+# container: a PID 1 without a handler for them (a shell, sleep) never gets
+# them (pid_namespaces(7)), and the user has no other way to stop it.
+KILL_WITHIN = 5.0
 
 
 def parse(argv: list[str]) -> tuple[str | None, bool | None, list[str]]:
@@ -171,6 +180,9 @@ def _serve_joins_unless_done(proc) -> None:
 
 def _forward_signals(proc) -> None:
     import signal
+    import time
+
+    stopping: list[float] = []  # when a SIGINT or SIGTERM was last passed on
 
     def forward(sig: int, _frame) -> None:
         if sig == signal.SIGWINCH and proc.tty_master is not None:
@@ -178,7 +190,33 @@ def _forward_signals(proc) -> None:
 
             copy_window_size(0, proc.tty_master)
             return
+        if sig in (signal.SIGINT, signal.SIGTERM) and proc.first:
+            now = time.monotonic()
+            if stopping and now - stopping[-1] <= KILL_WITHIN:
+                _kill_container(proc)
+                return
+            stopping[:] = [now]
         proc.signal(sig)
 
     for name in FORWARDED:
         signal.signal(getattr(signal, name), forward)
+
+
+def _kill_container(proc) -> None:
+    """A second SIGINT or SIGTERM: SIGKILL every process of the container, and say so."""
+    import signal
+
+    from libcontainer.errors import LibcontainerError
+
+    end = "\r\n" if os.isatty(2) else "\n"  # the relay may hold the terminal raw
+    os.write(2, (f"nsinit: a second SIGINT or SIGTERM within {KILL_WITHIN:g} s: killing every process of the "
+                 f"container{end}").encode())
+    # Only between the start and the end: meanwhile this process holds the
+    # container's lock (start, teardown), which kill() would wait for.
+    if proc.started and proc.status is None:
+        try:
+            proc.container.kill(signal.SIGKILL, all=True)
+            return
+        except LibcontainerError:
+            pass  # ended meanwhile: its first process, if anything, is left
+    proc.signal(signal.SIGKILL)
