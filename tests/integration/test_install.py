@@ -17,7 +17,7 @@ import pytest
 from libcontainer.testing.fixtures import DEFAULT_ENV, SAMPLE_NAMESPACES
 
 ROOT = Path(__file__).resolve().parents[2]
-BUILTIN = ["namespaces", "cgroups", "network", "capabilities", "seccomp", "rlimits", "layer"]
+BUILTIN = ["namespaces", "cgroups", "network", "capabilities", "seccomp", "rlimits", "layer", "sysctl", "oom"]
 
 
 def _users_environment(bin_dir: Path | None = None) -> dict[str, str]:
@@ -63,8 +63,9 @@ def test_installed_nsinit_lists_the_builtin_plugins(venv):
 
 @pytest.mark.slow
 def test_install_is_not_editable_so_the_checkout_may_go(venv):
-    code = ("import libcontainer, nsinit, libcontainer_network, libcontainer_seccomp; "
-            "print('\\n'.join(m.__file__ for m in (libcontainer, nsinit, libcontainer_network, libcontainer_seccomp)))")
+    code = ("import libcontainer, nsinit, lcrun.oci, libcontainer_network, libcontainer_seccomp; "
+            "print('\\n'.join(m.__file__ for m in (libcontainer, nsinit, lcrun.oci, libcontainer_network, "
+            "libcontainer_seccomp)))")
     r = subprocess.run([str(venv / "bin" / "python"), "-c", code], env=_users_environment(), cwd="/",
                        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     assert r.returncode == 0, r.stderr

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-BUILT_IN = {"namespaces", "cgroups", "network", "capabilities", "layer"}
+BUILT_IN = {"namespaces", "cgroups", "network", "capabilities", "layer", "sysctl", "oom"}
 
 
 def test_built_in_plugins_register_through_the_entry_point_group():
