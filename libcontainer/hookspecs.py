@@ -31,9 +31,10 @@ then the first process's end, then .delete; each may be another process)::
     host    libcontainer_post_clone          child in all its namespaces, waiting
             -- (with a new cgroup namespace: unshare CLONE_NEWCGROUP, now in its cgroups)
     inside  libcontainer_container_init      namespaces in place, before any mount
-            -- engine: rootfs, /proc, /sys, /dev, bind mounts, pivot_root, the tty
+            -- engine: rootfs, /proc, /sys, /dev, the configured mounts (with default_mounts
+               false only those, then the /dev nodes), pivot_root, the tty
     inside  libcontainer_post_mount          rootfs is "/", before it is made read-only
-            -- engine: readonly paths and masks, readonly_fs, hostname
+            -- engine: readonly paths and masks, readonly_fs, hostname, domainname
             -- status: created: the process waits on its start socket, and
                Container.create returns; any process of the owner may start it
     inside  libcontainer_pre_user            started: still root with every capability
