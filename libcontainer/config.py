@@ -16,7 +16,7 @@ from .records import record
 
 # Keys of container.json owned by the core (the engine itself).
 CORE_KEYS = (
-    "hostname", "rootfs", "readonly_fs", "no_pivot_root", "user", "working_dir", "environment",
+    "hostname", "rootfs", "readonly_fs", "no_pivot_root", "user", "working_dir", "environment", "init",
     "tty", "context", "mounts", "device_nodes", "default_mounts", "masked_paths", "readonly_paths",
     "rootfs_propagation", "domainname", "umask", "additional_gids",
 )
@@ -84,6 +84,9 @@ class Config:
     working_dir: str | None = None  # absolute path inside the container; default "/"
     environment: list[str] | None = None  # exactly the process's environment, "KEY=value"
     tty: bool | None = None  # give the process a new pseudo-terminal
+    # PID 1 is a minimal reaper (reaper.py) that passes signals on to the command, its child,
+    # reaps orphans and exits with the command's status (docker --init); a join is not affected
+    init: bool | None = None
     context: Context | None = None  # labels and restrictions
     mounts: list[Mount] | None = None  # extra mounts, in order
     device_nodes: list[DeviceNode] | None = None  # nodes in /dev; a default set when absent

@@ -237,6 +237,11 @@ CORE_SCHEMA: dict[str, Any] = {
         "description": "Exactly the process's environment, as \"KEY=value\" entries.",
     },
     "tty": {"type": "boolean", "description": "Give the process a new pseudo-terminal."},
+    "init": {
+        "type": "boolean",
+        "description": "Run a minimal init as PID 1: it passes signals on to the command (its child), reaps "
+                       "orphans and exits with the command's exit status.",
+    },
     "context": {
         "type": "object",
         "properties": {

@@ -45,6 +45,7 @@ from .errors import ContainerError, SyscallError
 from .execstub import open_stub, stub_argv
 from .hooks import Hooks, Step
 from .hostimports import HostImports
+from .reaper import fork_command
 from .records import record
 
 # Imported here, not lazily: after pivot_root the host's filesystem, and the
@@ -468,6 +469,10 @@ def _epilogue(ctx: ContainerContext, hooks: Hooks, start: Channel) -> None:
     ctx.syscalls.close_fds_from(3)
     env = dict(e.split("=", 1) if "=" in e else (e, "") for e in proc.env)
     start.send(msg.EXEC)
+    if ctx.config.init and not proc.joining:
+        with Step("init"):
+            # PID 1 stays, as the container's reaper (reaper.py); its child goes on here.
+            fork_command(ctx.syscalls, proc.tty)
     exec_command(stub, start, path, proc.args, env)
 
 

@@ -18,8 +18,9 @@ Run COMMAND in the container of the current directory (or DIR, or $data_path):
 as its first process when none runs, joining it when one does.
 
 Signals to nsinit are passed on to COMMAND.  As the container's first process
-it may ignore SIGINT and SIGTERM (PID 1 gets only the signals it handles): a
-second one within 5 seconds kills every process of the container.
+it may ignore SIGINT and SIGTERM (PID 1 gets only the signals it handles; with
+"init": true in the config, an init passes them on): a second one within 5
+seconds kills every process of the container.
 
 Exit status: the command's own; 128+N when it was killed by signal N;
 125 when nsinit failed; 126 when COMMAND cannot be executed; 127 when it
