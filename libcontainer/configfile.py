@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .config import Config
-from .errors import ConfigError, ConfigProblem, ContainerError, PluginError
+from .errors import ConfigError, ConfigProblem, LibcontainerError
 from .validate import closest, describe, join_path, validate
 
 if TYPE_CHECKING:
@@ -297,28 +297,23 @@ def _unowned_key_message(key: Any, plugins: Plugins) -> str:
 def _cross_field_problems(config: Config, doc: dict[str, Any], plugins: Plugins,
                           skipped: set[str]) -> list[ConfigProblem]:
     """Every active plugin's cross-field problems but ``skipped``'s; a check that crashes is one problem."""
-    from .plugins import _describe
-
     active = plugins.active(doc) - skipped
-    args = {"config": config, "hook": _LoadingRelay(plugins)}
+    relay = _LoadingRelay(plugins)
     problems: list[ConfigProblem] = []
     # Each plugin on its own, in pluggy's order, so that a crash in one does not
-    # hide the others' findings.  Not through Plugins.call, whose first
-    # parameter is also named ``hook``.
+    # hide the others' findings.
     for impl in reversed(plugins.pm.hook.libcontainer_validate_config.get_hookimpls()):
         name = plugins.pm.get_name(impl.plugin)
         if name not in active:
             continue
         try:
-            result = impl.function(**{a: args[a] for a in impl.argnames})
-        except ContainerError as e:
+            results = plugins.call("libcontainer_validate_config", {name}, config=config, hook=relay)
+        except LibcontainerError as e:  # a plugin's bug (or a refusal on purpose): named, never a crash
             problems.append(ConfigProblem("$", f"cannot validate: {e}"))
             continue
-        except Exception as e:  # a plugin's bug: name it, do not crash
-            problems.append(ConfigProblem("$", f"cannot validate: {PluginError(name, 'validate_config', _describe(e))}"))
-            continue
-        for problem in result if isinstance(result, (list, tuple)) else [] if result is None else [result]:
-            problems.append(problem if isinstance(problem, ConfigProblem) else ConfigProblem("$", str(problem)))
+        for result in results:
+            for problem in result if isinstance(result, (list, tuple)) else [result]:
+                problems.append(problem if isinstance(problem, ConfigProblem) else ConfigProblem("$", str(problem)))
     return problems
 
 
@@ -394,26 +389,25 @@ def config_warnings(config: Config, plugins: Plugins | None = None) -> list[str]
     Such as a config with no new namespaces, or one that keeps every
     capability: the original format allowed both, so they are warnings, never
     problems.  Every plugin's ``libcontainer_config_warnings`` is asked,
-    active or not, and a lazy manager's deferred plugins are imported first:
-    a warning is about a key the config leaves out, which is when its owner is
-    deferred.  A plugin whose check crashes gives one line saying so.
+    active or not: a warning is about a key the config leaves out, which is
+    when its owner is deferred; those that implement the hook are imported
+    (the plugin cache knows which).  A plugin whose check crashes gives one
+    line saying so.
     """
-    from .plugins import _describe
-
     if plugins is None:
         from .plugins import get_plugin_manager
 
         plugins = get_plugin_manager()
-    plugins.load_all()
+    plugins.require_hook("libcontainer_config_warnings")
     warnings: list[str] = []
     for impl in reversed(plugins.pm.hook.libcontainer_config_warnings.get_hookimpls()):
+        name = plugins.pm.get_name(impl.plugin)
         try:
-            found = impl.function(**{a: config for a in impl.argnames if a == "config"})
-        except Exception as e:  # a plugin's bug: name it, do not crash
-            name = plugins.pm.get_name(impl.plugin)
-            warnings.append(f"cannot check for warnings: {PluginError(name, 'config_warnings', _describe(e))}")
+            found = plugins.call("libcontainer_config_warnings", {name}, config=config)
+        except LibcontainerError as e:  # a plugin's bug: name it, do not crash
+            warnings.append(f"cannot check for warnings: {e}")
             continue
-        warnings += [" ".join(str(w).split()) for w in found or ()]  # one line each, whatever was returned
+        warnings += [" ".join(str(w).split()) for result in found for w in result or ()]  # one line each
     return warnings
 
 

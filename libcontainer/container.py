@@ -55,6 +55,7 @@ from .errors import ContainerError, LibcontainerError, NotRunning, StateError
 from .hooks import Hooks
 from .plugins import Plugins
 from .process import Entry
+from .rootfs import command_problem, missing_special_dirs, remove_made_dirs
 
 
 @functools.lru_cache(maxsize=1)
@@ -463,8 +464,10 @@ class Container:
         chan: Channel | None = None
         listener: int | None = None
         pids: list[int] = []
+        made: list[str] = []
         try:
             ctx.namespaces = host.collect_namespaces(hooks)
+            made = self._check_rootfs(ctx)
             # A plugin's first record is written at once (pid 0: no process
             # yet), so that a SIGKILL between its mkdir and the end of
             # pre_clone leaves a state the next command cleans up.
@@ -505,11 +508,26 @@ class Container:
             why = host.abandon(e, pids, chan)
             if listener is not None:
                 os.close(listener)
-            self._teardown(ctx, hooks)
+            try:
+                self._teardown(ctx, hooks)
+            finally:
+                remove_made_dirs(made)
             if isinstance(e, EOFError):
                 raise ContainerError("setup", why or str(e)) from None
             raise
         return ContainerProcess(self, ctx, hooks, pid, master, first=True, state=state)
+
+    def _check_rootfs(self, ctx: ContainerContext) -> list[str]:
+        """The command exists in the rootfs (else one line, before anything is made); the directories the
+        start will make in it, for a failed start to remove (the rootfs is left as it was)."""
+        if any(ns.kind == "NEWNS" and ns.path for ns in ctx.namespaces):
+            return []  # a joined mount namespace: its root is not ours to look at
+        where = os.path.realpath(str(ctx.rootfs))
+        mounts = [m.destination for m in ctx.config.mounts or []]
+        problem = command_problem(where, ctx.process.args[0], ctx.process.env, mounts)
+        if problem:
+            raise ContainerError("exec", problem, 127)
+        return missing_special_dirs(where) if ctx.new_namespace("NEWNS") else []
 
     def _teardown(self, ctx: ContainerContext, hooks: Hooks) -> None:
         try:

@@ -128,6 +128,16 @@ class Plugins:
         if wanted:
             self._load_deferred(wanted)
 
+    def require_hook(self, hook: str) -> None:
+        """Import the deferred plugins that implement ``hook`` (or that the cache cannot tell about).
+
+        For a hook asked of every plugin, active or not (``libcontainer_config_warnings``),
+        without importing the plugins that do not implement it.
+        """
+        wanted = {n for n, ep in self.deferred.items() if getattr(ep, "hooks", None) is None or hook in ep.hooks}
+        if wanted:
+            self._load_deferred(wanted)
+
     def load_all(self) -> None:
         """Import every deferred plugin (``nsinit config schema``, ``nsinit plugins``)."""
         if self.deferred:
@@ -263,7 +273,7 @@ def _debug() -> bool:
 # reads (the metadata directories on sys.path), so installing, upgrading or
 # removing a distribution anywhere on sys.path invalidates it.
 
-CACHE_FORMAT = 2  # bump when the file's layout changes
+CACHE_FORMAT = 3  # bump when the file's layout changes
 CACHE_KEYS_KEPT = 8  # sys.path layouts remembered (python -m from several directories, tests)
 METADATA_SUFFIXES = (".dist-info", ".egg-info")  # where importlib.metadata finds entry_points.txt
 
@@ -285,6 +295,7 @@ class CachedEntryPoint:
     dist: DistributionName | None
     keys: tuple[str, ...] | None = None  # config keys its plugin owned when last loaded; None: not known
     source: list[Any] | None = None  # [directory of its module, newest mtime of its .py files] then
+    hooks: tuple[str, ...] | None = None  # the hooks it implemented then; None: not known
 
     def load(self) -> Any:
         module, _, attrs = self.value.partition(":")
@@ -426,7 +437,8 @@ def _entry_points() -> list[Any]:
             try:
                 return [CachedEntryPoint(e["name"], e["value"], DistributionName(*e["dist"]) if e["dist"] else None,
                                          tuple(e["keys"]) if isinstance(e.get("keys"), list) else None,
-                                         e.get("source"))
+                                         e.get("source"),
+                                         tuple(e["hooks"]) if isinstance(e.get("hooks"), list) else None)
                         for e in entry["entry_points"]]
             except (KeyError, TypeError, ValueError):
                 break  # malformed: scan and rewrite
@@ -438,12 +450,14 @@ def _entry_points() -> list[Any]:
 def _cache_entry(key: list[Any], found: list[Any]) -> dict[str, Any]:
     return {"key": key, "entry_points": [
         {"name": e.name, "value": e.value, "dist": [e.dist.name, e.dist.version] if e.dist else None,
-         "keys": list(e.keys) if getattr(e, "keys", None) is not None else None, "source": getattr(e, "source", None)}
+         "keys": list(e.keys) if getattr(e, "keys", None) is not None else None, "source": getattr(e, "source", None),
+         "hooks": list(e.hooks) if getattr(e, "hooks", None) is not None else None}
         for e in found]}
 
 
-def _remember_keys(loaded: dict[str, tuple[Any, PluginInfo, Any]]) -> None:
-    """Record in the cache which keys each freshly imported plugin owns, so later starts may defer it."""
+def _remember_keys(loaded: dict[str, tuple[Any, PluginInfo, Any]], pm: pluggy.PluginManager) -> None:
+    """Record in the cache which keys each freshly imported plugin owns (and which hooks it implements),
+    so later starts may defer it."""
     path = _cache_file()
     if path is None:
         return
@@ -459,6 +473,7 @@ def _remember_keys(loaded: dict[str, tuple[Any, PluginInfo, Any]]) -> None:
                 ok = not info.error and e.get("value") == ep.value and directory
                 e["keys"] = list(info.keys) if ok else None
                 e["source"] = [directory, _source_stamp(directory)] if ok else None
+                e["hooks"] = sorted(h.name for h in pm.get_hookcallers(plugin) or []) if ok else None
         _write_cache(path, entries)
         return
 
@@ -506,7 +521,7 @@ def get_plugin_manager(extra: Iterable[tuple[str, Any]] = (), entry_points: bool
         _check_pending(pm)
     plugins = Plugins(pm, infos, deferred)
     if fresh:
-        _remember_keys(fresh)
+        _remember_keys(fresh, pm)
     return plugins
 
 

@@ -133,7 +133,11 @@ def run(root: str, args: list[str], tty: bool | None) -> int:
 
     box = Container(root)
     found = box.state()
-    proc = box.join(args, tty=tty) if found is not None and found.status == RUNNING else box.create(args, tty=tty)
+    if found is not None and found.status == RUNNING:
+        proc = box.join(args, tty=tty)
+    else:
+        proc = box.create(args, tty=tty)
+        _warn(box)  # once the config is known to start a container: a failed start is its one line
     try:
         _forward_signals(proc)
         if proc.tty_master is not None:
@@ -177,6 +181,20 @@ def _serve_joins_unless_done(proc) -> None:
         finally:
             os.close(pidfd)
     proc.serve_joins(report)
+
+
+def _warn(box) -> None:
+    """What the config allows but seldom means (no new namespace, every capability kept): one line each.
+
+    ``NSINIT_WARNINGS=off`` silences them, for scripts (and test suites) that
+    know their configs.
+    """
+    if os.environ.get("NSINIT_WARNINGS") == "off":
+        return
+    from libcontainer.configfile import config_warnings
+
+    for warning in config_warnings(box.config, box.plugins):
+        print(f"nsinit: warning: {warning}", file=sys.stderr)
 
 
 def _forward_signals(proc) -> None:

@@ -56,12 +56,22 @@ def test_process_that_is_never_started_is_torn_down_by_close(container):
     assert not (container.path / "pid").exists()
 
 
+def test_a_command_missing_from_the_rootfs_is_raised_from_create_with_127(container):
+    container.write_config()
+    with pytest.raises(ContainerError) as info:
+        Container(container.path).create(["/nonexistent"])
+    assert info.value.exit_code == 127
+    assert str(info.value) == f"exec: /nonexistent: no such file or directory in the root filesystem {container.path}"
+    assert Container(container.path).status() is None
+
+
 def test_exec_failure_is_raised_from_start_with_exit_code(container):
     container.write_config()
-    proc = Container(container.path).create(["/nonexistent"])
+    proc = Container(container.path).create(["/etc/passwd"])  # there, but not executable
     with pytest.raises(ContainerError) as info:
         proc.start()
-    assert info.value.exit_code == 127
+    assert info.value.exit_code == 126
+    assert str(info.value) == "exec: /etc/passwd: Permission denied"
     assert not (container.path / "pid").exists()
 
 

@@ -43,7 +43,8 @@ def test_command_not_found_exits_127_naming_it(container):
     container.write_config()
     r = container.exec("no-such-command")
     assert r.returncode == 127
-    assert r.stderr.strip() == "nsinit: exec: no-such-command: executable file not found in $PATH"
+    assert r.stderr.strip() == ("nsinit: exec: no-such-command: executable file not found in $PATH of the root "
+                                f"filesystem {container.path}")
 
 
 def test_command_not_executable_exits_126(container):

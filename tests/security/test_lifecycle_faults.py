@@ -409,9 +409,9 @@ def sandbox(container):
         yield box
     finally:
         container.cleanup()
-        if (container.path / "pid").exists() or (container.path / "state.json").exists():
-            subprocess.run(box.command("exec", "true"), cwd=container.path, capture_output=True, timeout=60,
-                           stdin=subprocess.DEVNULL)
+        # Inside the sandbox's network namespace, where its veth pairs are.
+        subprocess.run(box.command("delete", "--force"), cwd=container.path, capture_output=True, timeout=60,
+                       stdin=subprocess.DEVNULL)
         box.force_clean()
 
 
@@ -427,7 +427,9 @@ def _start_paused(sandbox: Sandbox, container, point: str) -> tuple[subprocess.P
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     container._procs.append(proc)
     line = proc.stderr.readline()
-    assert line.startswith(f"nsinit: paused at {point} (pid "), line + proc.stderr.read()
+    while line.startswith("nsinit: warning: "):  # about the config, once it is known to start
+        line = proc.stderr.readline()
+    assert line.startswith(f"nsinit: paused at {point} (pid "), line
     return proc, int(line.rsplit("pid ", 1)[1].rstrip(")\n"))
 
 
