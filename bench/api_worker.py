@@ -22,7 +22,8 @@ def run_burst(root: str, count: int) -> list[float]:
     latencies = []
     for _ in range(count):
         start = time.perf_counter()
-        status = Container(root).run(["/bin/true"])
+        result = Container(root).run(["/bin/true"])
+        status = getattr(result, "returncode", result)  # a CompletedProcess (an int before the API was subprocess's)
         latencies.append(time.perf_counter() - start)
         if status != 0:
             raise SystemExit(f"api_worker: /bin/true exited {status} in {root}")

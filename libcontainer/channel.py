@@ -46,7 +46,7 @@ from typing import Any
 # cost 2-4 ms on every nsinit start, for methods the C socket type has anyway.
 import _socket
 
-from .errors import ContainerError
+from .errors import ContainerError, container_error
 
 USERNS = "userns"  # child: I have a new user namespace; map my ids
 IDS_MAPPED = "ids_mapped"  # parent: uid_map and gid_map are written
@@ -128,7 +128,7 @@ class Channel:
         if kind == ERROR:
             for fd in fds:
                 os.close(fd)
-            raise ContainerError(msg["step"], msg["cause"], msg.get("code", 125), msg.get("errno"))
+            raise container_error(msg["step"], msg["cause"], msg.get("code", 125), msg.get("errno"))
         if expected and kind not in expected:
             raise ContainerError("sync", f"expected {want} from {self.peer}, got {kind}")
         return msg, fds
@@ -157,11 +157,11 @@ class Channel:
             if len(data) == 4:
                 err = int.from_bytes(data, sys.byteorder)
                 code = 127 if err in (_errno.ENOENT, _errno.ENOTDIR) else 126
-                raise ContainerError("exec", f"{command}: {os.strerror(err)}", code, err)
+                raise container_error("exec", f"{command}: {os.strerror(err)}", code, err)
             msg = json.loads(data)
             kind = msg.get("kind")
             if kind == ERROR:
-                raise ContainerError(msg["step"], msg["cause"], msg.get("code", 125), msg.get("errno"))
+                raise container_error(msg["step"], msg["cause"], msg.get("code", 125), msg.get("errno"))
             if kind != EXEC:
                 raise ContainerError("sync", f"unexpected message {kind} from {self.peer} after start")
             announced = True

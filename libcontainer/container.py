@@ -41,6 +41,7 @@ import os
 import signal
 import sys
 import time
+from dataclasses import field, fields
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -51,11 +52,31 @@ from . import state as st
 from .channel import Channel
 from .config import Config
 from .context import ContainerContext, Process
-from .errors import ContainerError, LibcontainerError, NotRunning, StateError
+from .errors import ContainerError, LibcontainerError, NotRunning, StateError, container_error
 from .hooks import Hooks
 from .plugins import Plugins
+from .popen import ContainerProcess, KeptProcess, Usage, debug_pause
 from .process import Entry
+from .records import record
 from .rootfs import command_problem, missing_special_dirs, remove_made_dirs
+
+
+@record
+class Options:
+    """How a process of the container is made, beyond its command (create's and join's keywords)."""
+
+    tty: bool | None = None  # a terminal of its own; None: as the config says
+    detach: bool = False  # it outlives the process that made it (no parent-death signal)
+    env: list[str] | None = None  # instead of the config's environment
+    cwd: str | None = None  # instead of the config's working directory
+    user: str | None = None  # instead of the config's user
+    preserve_fds: int = 0  # our fds 3..3+N-1 go on to the command
+    annotations: dict[str, str] = field(default_factory=dict)  # kept in the state (OCI annotations)
+    stdio: list[int] = field(default_factory=list)  # fds for its 0, 1, 2 ([]: ours, inherited)
+
+    def to_request(self) -> dict[str, Any]:
+        """As JSON for a fresh keeper; ``stdio`` goes along as fds."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "stdio"}
 
 
 @functools.lru_cache(maxsize=1)
@@ -64,174 +85,6 @@ def default_plugins() -> Plugins:
     from .plugins import get_plugin_manager
 
     return get_plugin_manager(lazy=True)
-
-
-class ContainerProcess:
-    """A process of the container, made by this process: created and waiting, then started, then ended."""
-
-    def __init__(self, container: Container, ctx: ContainerContext, hooks: Hooks, pid: int, master: int | None,
-                 first: bool, chan: Channel | None = None, state: st.State | None = None) -> None:
-        self.container = container
-        self.ctx = ctx
-        self.hooks = hooks
-        self.pid = pid  # host pid
-        self.tty_master = master  # our end of the process's terminal, when it has one
-        self.first = first  # the container's first process (its end ends the container)
-        self.chan = chan  # a join's channel, until started (a first process is started through its socket)
-        self.state = state  # a first process: the container's state as this process wrote it
-        self.started = False
-        self.status: int | None = None
-        self.reason: str | None = None  # why it ended, when a plugin knows (OOM ...)
-        self.join_server: int | None = None  # pid of the server of joins (control.py), while it runs
-
-    def start(self) -> None:
-        """Let the process exec its command; raises when exec fails (126/127)."""
-        if self.started or self.status is not None:
-            raise StateError("process already started")
-        try:
-            if self.first:
-                assert self.state is not None
-                self.container._start_created(self.ctx, self.hooks, self.state)
-            else:
-                chan, self.chan = self.chan, None
-                assert chan is not None
-                try:
-                    chan.send(msg.START)
-                    chan.wait_for_exec(self.ctx.process.args[0])
-                finally:
-                    chan.close()
-        except (ContainerError, EOFError) as e:
-            why = host.why_gone(self.pid) if isinstance(e, EOFError) or e.step == "sync" else None
-            self._abort()
-            if why:
-                raise ContainerError("exec", why) from None
-            if isinstance(e, EOFError):
-                raise ContainerError("exec", "the container process died before exec") from None
-            raise
-        self.started = True
-        if self.first:
-            _debug_pause("after_start")
-
-    def signal(self, sig: int) -> None:
-        try:
-            os.kill(self.pid, sig)
-        except ProcessLookupError:
-            pass
-
-    def serve_joins(self, report: Callable[[LibcontainerError], int]) -> None:
-        """Serve ``nsinit exec`` joins from this process until the container ends (see control.py).
-
-        ``report`` prints a failed join's error for the joining user and
-        returns its exit status.  Only for the first process, once started.
-        """
-        if not self.first or not self.started or self.status is not None or self.join_server is not None:
-            raise StateError("only a started first process serves joins")
-        threading = sys.modules.get("threading")
-        if threading is not None and threading.active_count() > 1:
-            raise StateError("serving joins forks the caller, which is unsafe with threads (fork(2))")
-        from .control import start_server
-
-        self.join_server = start_server(self, report)
-
-    def _stop_join_server(self) -> None:
-        # Before the teardown: a join accepted now would find the container
-        # half gone.  Joins already handed over run on and see it end.
-        if self.join_server is not None:
-            host.kill_and_reap([self.join_server])
-            self.join_server = None
-
-    def wait(self) -> int:
-        """Reap the process; for the first process, record its end (and tear an attached container down)."""
-        if self.status is None:
-            status = host.waitpid(self.pid)
-            self._stop_join_server()
-            code = os.waitstatus_to_exitcode(status)
-            self.status = 128 - code if code < 0 else code
-            if self.first:
-                self.reason = self.container._ended(self.ctx, self.hooks, self.pid, self.status)
-        return self.status
-
-    def _abort(self) -> None:
-        """Kill a process that will not be started; tear down if it was the first."""
-        self.signal(signal.SIGKILL)
-        try:
-            host.waitpid(self.pid)
-        except ChildProcessError:
-            pass
-        self.status = 137
-        if self.first:
-            self.container._ended(self.ctx, self.hooks, self.pid, self.status, teardown=True)
-
-    def close(self) -> None:
-        """Release what this handle holds; a first process never started is killed and torn down."""
-        self._stop_join_server()
-        if self.status is None and not self.started:
-            if self.chan is not None:
-                self.chan.close()
-                self.chan = None
-            self._abort()
-        if self.tty_master is not None:
-            os.close(self.tty_master)
-            self.tty_master = None
-
-    def __enter__(self) -> ContainerProcess:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
-
-class KeptProcess(ContainerProcess):
-    """A first process whose parent is a keeper (keeper.py): it reaps it and reports the end to us."""
-
-    def __init__(self, *args: Any, keeper: Channel, keeper_pid: int, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.keeper = keeper  # our end of the keeper's socket
-        self.keeper_pid = keeper_pid
-
-    def wait(self) -> int:
-        """The exit status, from the keeper (which has torn an attached container down by then)."""
-        from .keeper import EXITED
-
-        if self.status is None:
-            try:
-                answer = self.keeper.recv(EXITED)
-            except EOFError:
-                raise StateError(f"the keeper of container {self.container.id} ended without its exit status") \
-                    from None
-            finally:
-                if self.ctx.process.attached:
-                    _reap(self.keeper_pid)
-            self.status = int(answer["status"])
-            self.reason = answer.get("reason")
-        return self.status
-
-    def _abort(self) -> None:
-        self.signal(signal.SIGKILL)
-        try:
-            self.wait()
-        except StateError:
-            self.status = 137
-
-    def close(self) -> None:
-        if self.ctx.process.attached or self.started:
-            super().close()
-        self.keeper.close()
-
-
-def _debug_pause(point: str) -> None:
-    """Stop here when NSINIT_DEBUG_PAUSE names this point: fault-injection tests.
-
-    The security suite SIGKILLs nsinit at each point of the setup (after the
-    cgroups, after the veth pair, after start) and checks that the next nsinit
-    command removes everything.  Nothing is paused unless asked for; the
-    process announces where it waits on stderr so the test knows when to kill.
-    """
-    if os.environ.get("NSINIT_DEBUG_PAUSE") == point:
-        sys.stderr.write(f"nsinit: paused at {point} (pid {os.getpid()})\n")
-        sys.stderr.flush()
-        while True:
-            signal.pause()
 
 
 class Container:
@@ -350,37 +203,57 @@ class Container:
         ctx.stale = stale
         return ctx, Hooks(self.plugins, self.plugins.active(found.config.keys()), ctx)
 
-    def _process(self, args: list[str], config: Config, tty: bool | None, joining: bool,
-                 attached: bool = True) -> Process:
+    def _process(self, args: list[str], config: Config, opts: Options, joining: bool) -> Process:
         if not args:
             raise ContainerError("exec", "no command given")
-        return Process(args=list(args), env=config.env, cwd=config.cwd, user=config.user or "",
-                       tty=bool(config.tty) if tty is None else tty, joining=joining, attached=attached)
+        return Process(args=list(args), env=list(config.env if opts.env is None else opts.env),
+                       cwd=config.cwd if opts.cwd is None else opts.cwd,
+                       user=(config.user or "") if opts.user is None else opts.user,
+                       tty=bool(config.tty) if opts.tty is None else opts.tty, joining=joining,
+                       attached=not opts.detach, preserve_fds=opts.preserve_fds)
 
     # -- creating ----------------------------------------------------------------------
-    def create(self, args: list[str], tty: bool | None = None, *, detach: bool = False,
-               keeper: bool | None = None) -> ContainerProcess:
+    def create(self, args: list[str], tty: bool | None = None, *, detach: bool = False, keeper: bool | None = None,
+               env: list[str] | None = None, cwd: str | None = None, user: str | None = None,
+               stdin: Any = None, stdout: Any = None, stderr: Any = None, text: bool = False,
+               preserve_fds: int = 0, annotations: dict[str, str] | None = None) -> ContainerProcess:
         """Set the container up to just before ``args`` is exec'd; its process waits for the start.
 
-        ``detach``: the container outlives this process (no parent-death
-        signal); with ``keeper`` (the default then) a keeper process of ours
-        reaps it and records its exit status; without, the caller's child
-        subreaper does (see the module's docstring).
+        ``env``, ``cwd`` and ``user`` replace the config's for this process;
+        ``stdin``, ``stdout`` and ``stderr`` are what ``subprocess.Popen``
+        takes (None inherits ours).  ``detach``: the container outlives this
+        process (no parent-death signal); with ``keeper`` (the default then)
+        a keeper process of ours reaps it and records its exit status;
+        without, the caller's child subreaper does (see the module's
+        docstring).  ``preserve_fds``: our fds 3..3+N-1 go on to the command.
         """
-        keeper = detach if keeper is None else keeper
-        if keeper or _has_threads():
-            return self._create_kept(args, tty, detach)
-        return self._create(args, tty, detach=detach)
+        from .stdio import Streams
 
-    def _create(self, args: list[str], tty: bool | None, *, detach: bool, reaper: int = 0) -> ContainerProcess:
+        keeper = detach if keeper is None else keeper
+        streams = Streams(stdin, stdout, stderr, text=text)
+        opts = Options(tty=tty, detach=detach, env=env, cwd=cwd, user=user, preserve_fds=preserve_fds,
+                       annotations=dict(annotations or {}), stdio=streams.fds())
+        try:
+            if keeper or _has_threads():
+                proc = self._create_kept(args, opts)
+            else:
+                proc = self._create(args, opts)
+        except BaseException:
+            streams.close()
+            raise
+        streams.given()
+        proc.streams = streams
+        return proc
+
+    def _create(self, args: list[str], opts: Options, reaper: int = 0) -> ContainerProcess:
         config = self.config
         with self._lock(create=True):
             self._clear_for_create()
-            ctx = self._context(config, self._process(args, config, tty, joining=False, attached=not detach))
+            ctx = self._context(config, self._process(args, config, opts, joining=False))
             hooks = Hooks(self.plugins, self.plugins.active(config.to_dict().keys()), ctx)
-            return self._create_locked(ctx, hooks, reaper)
+            return self._create_locked(ctx, hooks, opts, reaper)
 
-    def _create_kept(self, args: list[str], tty: bool | None, detach: bool) -> ContainerProcess:
+    def _create_kept(self, args: list[str], opts: Options) -> ContainerProcess:
         """Create in a keeper (keeper.py): forked from us, or a fresh interpreter when we have threads."""
         from . import keeper
 
@@ -396,10 +269,10 @@ class Container:
                                      "create it before starting threads, or install the plugins")
                 request = {"root": str(self.root), "config": self.config.to_dict(),
                            "id": None if self.publish else self.id, "state_root": str(self.state_dir.parent),
-                           "args": list(args), "tty": tty, "detach": detach}
-                keeper_pid = keeper.spawn_keeper(request, keeper_end, caller)
+                           "args": list(args), "options": opts.to_request()}
+                keeper_pid = keeper.spawn_keeper(request, keeper_end, caller, opts.stdio)
             else:
-                keeper_pid = keeper.fork_keeper(self, keeper_end, args, tty, detach)
+                keeper_pid = keeper.fork_keeper(self, keeper_end, args, opts)
             keeper_end.close()
             try:
                 answer, fds = caller.recv_with_fds(keeper.CREATED)
@@ -446,17 +319,17 @@ class Container:
             raise StateError(_foreign_pid_file_message(self.root, pid))
         st.remove_copies(self.root)  # left by a container long gone
 
-    def _new_state(self, ctx: ContainerContext) -> st.State:
+    def _new_state(self, ctx: ContainerContext, opts: Options) -> st.State:
         me = os.getpid()
         return st.State(id=self.id, status=st.CREATING, pid=0, start="", root=os.path.realpath(self.root),
                         rootfs=str(ctx.rootfs), config=ctx.config.to_dict(),
                         created=_utc_now(),
                         resources=ctx.resources, creator_pid=me, creator_start=st.process_start_time(me) or "",
                         attached=ctx.process.attached, owner=os.geteuid(), publish=self.publish,
-                        args=list(ctx.process.args))
+                        args=list(ctx.process.args), annotations=opts.annotations)
 
-    def _create_locked(self, ctx: ContainerContext, hooks: Hooks, reaper: int = 0) -> ContainerProcess:
-        state = self._new_state(ctx)
+    def _create_locked(self, ctx: ContainerContext, hooks: Hooks, opts: Options, reaper: int = 0) -> ContainerProcess:
+        state = self._new_state(ctx, opts)
         if reaper:  # a keeper (keeper.py): it records the exit status
             state.reaper_pid, state.reaper_start = reaper, st.process_start_time(reaper) or ""
         elif ctx.process.attached:
@@ -486,9 +359,9 @@ class Container:
             # (nothing to write when no plugin made anything).
             if state.resources:
                 st.update_resources(self.state_dir, state, written)
-            _debug_pause("after_pre_clone")
+            debug_pause("after_pre_clone")
             listener = host.bind_start_socket(self.state_dir)
-            entry = Entry(pid_namespace_made=host.pid_namespace_made_here(ctx), listener=listener)
+            entry = Entry(pid_namespace_made=host.pid_namespace_made_here(ctx), listener=listener, stdio=opts.stdio)
             pid, chan = host.launch(ctx, hooks, entry, pids)
             os.close(listener)
             listener = None
@@ -497,7 +370,7 @@ class Container:
             state.pid, state.start = pid, st.process_start_time(pid) or ""
             state.namespaces = st.stable_namespace_ids(pid)
             st.write_state(self.state_dir, state)
-            _debug_pause("after_post_clone")
+            debug_pause("after_post_clone")
             chan.send(msg.CONFIGURED)
             master = host.recv_ready(chan)
             chan.close()
@@ -526,7 +399,7 @@ class Container:
         mounts = [m.destination for m in ctx.config.mounts or []]
         problem = command_problem(where, ctx.process.args[0], ctx.process.env, mounts)
         if problem:
-            raise ContainerError("exec", problem, 127)
+            raise container_error("exec", problem, 127)
         return missing_special_dirs(where) if ctx.new_namespace("NEWNS") else []
 
     def _teardown(self, ctx: ContainerContext, hooks: Hooks) -> None:
@@ -535,15 +408,69 @@ class Container:
         finally:
             st.remove_state(self.state_dir, self.root if self.publish else None)
 
-    def run(self, args: list[str], tty: bool | None = None) -> int:
-        """create, start and wait: the exit status of ``args``."""
-        with self.create(args, tty=tty) as proc:
+    def run(self, args: list[str], *, input: Any = None, capture_output: bool = False, stdin: Any = None,
+            stdout: Any = None, stderr: Any = None, timeout: float | None = None, check: bool = False,
+            text: bool = False, env: list[str] | None = None, cwd: str | None = None, user: str | None = None,
+            tty: bool | None = None) -> Any:
+        """Create, start and wait, as ``subprocess.run``: a ``subprocess.CompletedProcess``.
+
+        With ``timeout``, every process of the container is killed when it
+        expires, the container torn down, and ``subprocess.TimeoutExpired``
+        raised with what was captured so far.  ``check`` raises
+        ``subprocess.CalledProcessError`` for a non-zero status.  The result's
+        ``usage`` says what the container used (``popen.Usage``).  ``args`` is
+        never given to a shell.
+        """
+        import subprocess
+
+        if capture_output:
+            if stdout is not None or stderr is not None:
+                raise ValueError("stdout and stderr arguments may not be used with capture_output.")
+            stdout = stderr = subprocess.PIPE
+        if input is not None:
+            if stdin is not None:
+                raise ValueError("stdin and input arguments may not both be used.")
+            stdin = subprocess.PIPE
+        with self.create(args, tty=tty, stdin=stdin, stdout=stdout, stderr=stderr, text=text, env=env, cwd=cwd,
+                         user=user) as proc:
             proc.start()
-            return proc.wait()
+            try:
+                out, err = proc.communicate(input, timeout=timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()  # PID 1: with a pid namespace of its own, every process of the container
+                self._kill_all(proc)
+                proc.wait()
+                raise
+        result = subprocess.CompletedProcess(list(args), proc.returncode, out, err)
+        result.usage = proc.usage
+        if check:
+            result.check_returncode()
+        return result
+
+    def _kill_all(self, proc: ContainerProcess) -> None:
+        """Every process of the container, killed (those outside its pid namespace too, by its cgroups)."""
+        try:
+            found = self._trusted()
+            if found is not None and found.pid == proc.pid:
+                for pid in self._processes(found):
+                    _send_signal(pid, found.start if pid == found.pid else None, signal.SIGKILL)
+        except LibcontainerError:
+            pass
 
     # -- starting ------------------------------------------------------------------------
-    def start(self) -> None:
-        """Start the created container: its first process execs its command (from any process)."""
+    def start(self, *, args: list[str] | None = None, env: list[str] | None = None, cwd: str | None = None,
+              user: str | None = None, stdin: Any = None, stdout: Any = None, stderr: Any = None) -> None:
+        """Start the created container: its first process execs its command (from any process).
+
+        ``args``, ``env``, ``cwd`` and ``user`` replace what it was created
+        with; ``stdin``, ``stdout`` and ``stderr`` (fds or files) replace the
+        streams it was created with.
+        """
+        overrides = {k: v for k, v in (("args", args), ("env", env), ("cwd", cwd), ("user", user)) if v is not None}
+        streams = [x for x in (stdin, stdout, stderr)]
+        if any(x is not None for x in streams):
+            overrides["fds"] = [x if isinstance(x, int) else (x.fileno() if x is not None else i)
+                                for i, x in enumerate(streams)]
         with self._lock():
             found = self._read()
             now = st.status(found)
@@ -551,16 +478,17 @@ class Container:
                 raise StateError(f"cannot start container {self.id}: it is {now}, not created")
             ctx, hooks = self._context_from_state(found)
             try:
-                self._start_created(ctx, hooks, found, locked=True)
+                self._start_created(ctx, hooks, found, locked=True, **overrides)
             except EOFError:
                 raise ContainerError("exec", f"container {self.id}'s process ended before it exec'd its command") \
                     from None
 
-    def _start_created(self, ctx: ContainerContext, hooks: Hooks, found: st.State, locked: bool = False) -> None:
-        """Send START on the start socket and see the exec through; then it is running."""
+    def _start_created(self, ctx: ContainerContext, hooks: Hooks, found: st.State, locked: bool = False,
+                       fds: list[int] | None = None, **overrides: Any) -> None:
+        """Send START (with ``overrides`` and the ``fds`` for 0-2) on the start socket; see the exec through."""
         if not locked:
             with self._lock():
-                return self._start_created(ctx, hooks, found, locked=True)
+                return self._start_created(ctx, hooks, found, locked=True, fds=fds, **overrides)
         import _socket
 
         path = self.state_dir / st.START_SOCKET
@@ -573,8 +501,8 @@ class Container:
         os.unlink(path)  # one start only: a second finds no socket, and the status is running
         chan = Channel(sock, "the container's process")
         try:
-            chan.send(msg.START)
-            chan.wait_for_exec((found.args or ["the command"])[0])
+            chan.send(msg.START, fds=fds, **overrides)
+            chan.wait_for_exec((overrides.get("args") or found.args or ["the command"])[0])
         finally:
             chan.close()
         # Running from here: the start socket is gone (state.status).
@@ -583,27 +511,30 @@ class Container:
 
     # -- ending ----------------------------------------------------------------------------
     def _ended(self, ctx: ContainerContext, hooks: Hooks, pid: int, status: int, teardown: bool | None = None
-               ) -> str | None:
+               ) -> tuple[str | None, dict[str, Any] | None]:
         """The first process ``pid``, reaped by us, ended with ``status``: record it; tear down if attached.
 
-        Returns why it ended when a plugin knows.  A container deleted
-        meanwhile (another process's ``delete --force``) is left alone.
+        Returns why it ended when a plugin knows, and what the container used
+        when a plugin measured it (``libcontainer_usage``, read before the
+        teardown removes what it reads).  A container deleted meanwhile
+        (another process's ``delete --force``) is left alone.
         """
         teardown = ctx.process.attached if teardown is None else teardown
         try:
             with self._lock():
                 found = st.read_state(self.state_dir)
                 if found is None or found.pid != pid:
-                    return None
+                    return None, None
                 reasons = hooks("exit_reason", status=status)
+                usage = hooks("usage")
                 if teardown:
                     self._teardown(ctx, hooks)
                 else:
                     found.status, found.exit_status = st.STOPPED, status
                     st.write_state(self.state_dir, found)
-                return reasons[0] if reasons else None
+                return (reasons[0] if reasons else None), (usage[0] if usage else None)
         except st.NoSuchContainer:
-            return None
+            return None, None
 
     def wait(self, timeout: float | None = None) -> int | None:
         """Wait for the container's first process to end (from any process); its exit status.
@@ -712,8 +643,13 @@ class Container:
             st.remove_state(self.state_dir, Path(found.root) if found.publish else None)
 
     # -- joining -----------------------------------------------------------------------
-    def join(self, args: list[str], tty: bool | None = None) -> ContainerProcess:
+    def join(self, args: list[str], tty: bool | None = None, *, detach: bool = False, env: list[str] | None = None,
+             cwd: str | None = None, user: str | None = None, stdin: Any = None, stdout: Any = None,
+             stderr: Any = None, text: bool = False, preserve_fds: int = 0) -> ContainerProcess:
         """A new process in the running container, created and waiting to exec.
+
+        The keywords are create's (``detach``: it outlives this process, its
+        parent; lcrun exec --detach).
 
         The lock is held while the state is read and PID 1 pinned (a pidfd),
         not while the process is set up: a join that hangs must not hold up
@@ -729,24 +665,31 @@ class Container:
                 entry = host.join_entry(found)
         except st.NoSuchContainer:
             raise NotRunning(self._not_running()) from None
+        from .stdio import Streams
+
         config = Config.from_dict(found.config)
         chan: Channel | None = None
         pids: list[int] = []
+        streams = Streams(stdin, stdout, stderr, text=text)
+        entry.stdio = streams.fds()
+        opts = Options(tty=tty, detach=detach, env=env, cwd=cwd, user=user, preserve_fds=preserve_fds)
         try:
-            ctx, hooks = self._context_from_state(found, self._process(args, config, tty, joining=True))
+            ctx, hooks = self._context_from_state(found, self._process(args, config, opts, joining=True))
             hooks("pre_join")
             pid, chan = host.launch(ctx, hooks, entry, pids)
             hooks("join", pid=pid)
             chan.send(msg.CONFIGURED)
             master = host.recv_ready(chan)
         except BaseException as e:
+            streams.close()
             why = host.abandon(e, pids, chan)
             if isinstance(e, EOFError):
                 raise ContainerError("join", why or str(e)) from None
             raise
         finally:
             host.close_entry(entry)
-        return ContainerProcess(self, ctx, hooks, pid, master, first=False, chan=chan)
+        streams.given()
+        return ContainerProcess(self, ctx, hooks, pid, master, first=False, chan=chan, streams=streams)
 
     def _not_running(self) -> str:
         return f"no container is running in {self.root}" if self.publish else f"container {self.id} is not running"
@@ -795,13 +738,14 @@ def keeper_main(argv: list[str]) -> None:
     chan = Channel(_socket.socket(fileno=int(argv[0])), "the caller")
     os.set_inheritable(chan.fileno(), False)
     try:
-        request = keeper.read_request(chan)
+        request, stdio = keeper.read_request(chan)
         box = Container(request["root"], Config.from_dict(request["config"]), id=request["id"],
                         state_root=request["state_root"])
+        opts = Options(**request["options"], stdio=stdio)
     except BaseException as e:  # noqa: BLE001 - told to the caller, whatever it is
         chan.send_error("keeper", f"{type(e).__name__}: {e}")
         os._exit(125)
-    keeper.keep(box, chan, request["args"], request["tty"], request["detach"])
+    keeper.keep(box, chan, request["args"], opts)
 
 
 def _reap(pid: int) -> None:

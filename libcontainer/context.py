@@ -61,6 +61,7 @@ class Process:
     tty: bool = False  # give it a new pseudo-terminal as stdio
     joining: bool = False  # joins a running container instead of starting one
     attached: bool = True  # dies with the process that made it (parent-death signal)
+    preserve_fds: int = 0  # the creator's fds 3..3+N-1 go on to the command (OCI --preserve-fds, LISTEN_FDS)
     pid: int | None = None  # host pid, once it exists
 
 

@@ -82,11 +82,29 @@ class ContainerError(LibcontainerError):
     """
 
     def __init__(self, step: str, cause: str, exit_code: int = 125, errno: int | None = None) -> None:
+        super().__init__(f"{step}: {cause}")
         self.step = step
         self.cause = cause
         self.exit_code = exit_code
-        self.errno = errno
-        super().__init__(f"{step}: {cause}")
+        self.errno = errno  # after: OSError's __init__ (CommandNotFound's base) sets it to None
+
+
+class CommandNotFound(ContainerError, FileNotFoundError):
+    """The command is not in the container: nsinit exits 127, and the library raises what
+    ``subprocess`` raises for a missing program (``except FileNotFoundError`` works)."""
+
+
+class CommandNotExecutable(ContainerError, PermissionError):
+    """The command cannot be executed: nsinit exits 126; ``subprocess``'s PermissionError."""
+
+
+def container_error(step: str, cause: str, exit_code: int = 125, errno: int | None = None) -> ContainerError:
+    """The ContainerError for a failed step; for the exec, the kind ``subprocess`` users catch."""
+    if step == "exec" and exit_code == 127:
+        return CommandNotFound(step, cause, exit_code, errno if errno is not None else _errno.ENOENT)
+    if step == "exec" and exit_code == 126 and errno in (_errno.EACCES, _errno.EPERM, None):
+        return CommandNotExecutable(step, cause, exit_code, errno if errno is not None else _errno.EACCES)
+    return ContainerError(step, cause, exit_code, errno)
 
 
 class PluginError(ContainerError):

@@ -32,7 +32,9 @@ then the first process's end, then .delete; each may be another process)::
             -- (with a new cgroup namespace: unshare CLONE_NEWCGROUP, now in its cgroups)
     inside  libcontainer_container_init      namespaces in place, before any mount
             -- engine: rootfs, /proc, /sys, /dev, the configured mounts (with default_mounts
-               false only those, then the /dev nodes), pivot_root, the tty
+               false only those, then the /dev nodes)
+    inside  libcontainer_pre_pivot           every mount made, the host's "/" still the root
+            -- engine: pivot_root, the tty
     inside  libcontainer_post_mount          rootfs is "/", before it is made read-only
             -- engine: readonly paths and masks, readonly_fs, hostname, domainname
             -- status: created: the process waits on its start socket, and
@@ -46,6 +48,7 @@ then the first process's end, then .delete; each may be another process)::
     host    libcontainer_post_start          the command has been exec'd (in the starter)
             -- status: running, until the first process ends: stopped
     host    libcontainer_exit_reason         why it ended, when a plugin knows better
+    host    libcontainer_usage               what it used, read before the teardown
     host    libcontainer_post_exit           cleanup: when an attached container's first
                                              process ends, at delete, after a failed start,
                                              and by the next command after a SIGKILLed creator
@@ -261,6 +264,17 @@ def libcontainer_container_init(container: ContainerContext) -> None:
 
 
 @hookspec
+def libcontainer_pre_pivot(container: ContainerContext) -> None:
+    """Inside: every mount of the container is made; pivot_root comes next.
+
+    The container's filesystem is complete under ``container.rootfs``, and
+    paths still resolve in the host's root (the OCI runtime spec's
+    createContainer hooks run here: "in the container namespace", "before
+    the pivot_root").  Not called for joins, nor without a new mount namespace.
+    """
+
+
+@hookspec
 def libcontainer_post_mount(container: ContainerContext) -> None:
     """Inside: the rootfs is ``/``, with /proc, /sys, /dev and bind mounts.
 
@@ -362,6 +376,18 @@ def libcontainer_stats(container: ContainerContext) -> dict[str, Any] | None:
     """Host side: statistics of the running container, as JSON-ready data.
 
     The results of all plugins are merged into one document.
+    """
+
+
+@hookspec(firstresult=True)
+def libcontainer_usage(container: ContainerContext) -> dict[str, Any] | None:
+    """Host side: what the container used, once its first process has ended and before the teardown.
+
+    Return ``{"cpu_time": seconds, "memory_peak": bytes, "oom_killed": bool}``
+    (a key left out: not known); the cgroups plugin reads its cgroups.  The
+    engine reports it with the exit status (``ContainerProcess.usage``,
+    ``Container.run(...).usage``); without a plugin's answer it has what
+    wait4(2) says of the first process.  The first non-None result is used.
     """
 
 

@@ -45,28 +45,29 @@ from .channel import Channel
 from .errors import ContainerError
 
 if TYPE_CHECKING:
-    from .container import Container, ContainerProcess
+    from .container import Container, ContainerProcess, Options
 
 CREATE = "create"  # caller: the container to make (a fresh interpreter's only message)
 CREATED = "created"  # keeper: made, waiting for the start: {pid}, with the tty master
 EXITED = "exited"  # keeper: the first process ended: {status, reason}
 
 
-def fork_keeper(box: Container, chan: Channel, args: list[str], tty: bool | None, detach: bool) -> int:
+def fork_keeper(box: Container, chan: Channel, args: list[str], opts: Options) -> int:
     """Fork the keeper from a single-threaded caller; its pid.  It answers on ``chan``'s peer."""
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()
     if pid == 0:
         try:
-            keep(box, chan, args, tty, detach)
+            keep(box, chan, args, opts)
         finally:
             os._exit(125)
     return pid
 
 
-def spawn_keeper(request: dict[str, Any], keeper_end: Channel, caller: Channel) -> int:
-    """Start a fresh interpreter as the keeper on ``keeper_end`` and send it ``request`` from ``caller``; its pid."""
+def spawn_keeper(request: dict[str, Any], keeper_end: Channel, caller: Channel, stdio: list[int]) -> int:
+    """Start a fresh interpreter as the keeper on ``keeper_end`` and send it ``request`` (and the
+    process's ``stdio`` fds) from ``caller``; its pid."""
     os.set_inheritable(keeper_end.fileno(), True)
     try:
         pid = os.posix_spawn(sys.executable, [sys.executable, "-m", "libcontainer.keeper", str(keeper_end.fileno())],
@@ -78,27 +79,28 @@ def spawn_keeper(request: dict[str, Any], keeper_end: Channel, caller: Channel) 
     try:
         os.write(doc, json.dumps(request).encode())
         os.lseek(doc, 0, os.SEEK_SET)
-        caller.send(CREATE, fds=[doc])
+        caller.send(CREATE, fds=[doc, *stdio])
     finally:
         os.close(doc)
     return pid
 
 
-def read_request(chan: Channel) -> dict[str, Any]:
-    """In a fresh keeper: the CREATE request its caller sent."""
+def read_request(chan: Channel) -> tuple[dict[str, Any], list[int]]:
+    """In a fresh keeper: the CREATE request its caller sent, and the process's stdio fds."""
     _, fds = chan.recv_with_fds(CREATE)
     with os.fdopen(fds[0], "rb") as f:
-        return json.loads(f.read())
+        return json.loads(f.read()), fds[1:]
 
 
-def keep(box: Container, chan: Channel, args: list[str], tty: bool | None, detach: bool) -> None:
+def keep(box: Container, chan: Channel, args: list[str], opts: Options) -> None:
     """In the keeper: create, hand over, wait, record; never returns."""
     code = 0
+    detach = opts.detach
     try:
         if detach:
             os.setsid()  # the caller's terminal signals are not ours
         try:
-            proc = box._create(args, tty, detach=detach, reaper=os.getpid())
+            proc = box._create(args, opts, reaper=os.getpid())
         except ContainerError as e:
             chan.send_error(e.step, e.cause, e.exit_code, e.errno)
             return
@@ -112,7 +114,10 @@ def keep(box: Container, chan: Channel, args: list[str], tty: bool | None, detac
         _quiet_stdio()
         status = _wait(proc, chan, detach)
         try:
-            chan.send(EXITED, status=status, reason=proc.reason)
+            usage = proc.usage
+            chan.send(EXITED, status=status, reason=proc.reason,
+                      usage={"cpu_time": usage.cpu_time, "memory_peak": usage.memory_peak,
+                             "oom_killed": usage.oom_killed} if usage else None)
         except ContainerError:
             pass  # the caller is gone
     except BaseException:  # noqa: BLE001 - a keeper never unwinds into the caller's code

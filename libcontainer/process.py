@@ -157,7 +157,8 @@ def _prologue(ctx: ContainerContext, hooks: Hooks, chan: Channel, entry: Entry) 
         # execve makes the command dumpable again.
         scrub_environ()
         sysc.set_dumpable(False)
-    keep_only_fds([chan.fileno(), *entry.fds()])
+    # The creator's fds 3..3+N-1 go on to the command (OCI --preserve-fds).
+    keep_only_fds([chan.fileno(), *entry.fds(), *range(3, 3 + ctx.process.preserve_fds)])
     for target, fd in enumerate(entry.stdio):
         os.dup2(fd, target)
     # An fd of the host's root, for imports, before any namespace is entered.
@@ -297,6 +298,8 @@ def _build_filesystem(ctx: ContainerContext, hooks: Hooks, imports: HostImports)
             fs.check_special_dirs()
         with Step("mounts"):
             fs.mount_all()
+        with Step("pre_pivot"):
+            hooks("pre_pivot")
         with Step("pivot_root"):
             fs.pivot()
         imports.install()
@@ -466,7 +469,7 @@ def _epilogue(ctx: ContainerContext, hooks: Hooks, start: Channel) -> None:
     # Every fd but 0-2 closes at exec (CVE-2024-21626: no host fd reaches the
     # command); the start channel is closed by the stub at the command's
     # exec, and its EOF tells the starter that the exec succeeded.
-    ctx.syscalls.close_fds_from(3)
+    ctx.syscalls.close_fds_from(3 + proc.preserve_fds)
     env = dict(e.split("=", 1) if "=" in e else (e, "") for e in proc.env)
     start.send(msg.EXEC)
     if ctx.config.init and not proc.joining:

@@ -93,7 +93,7 @@ def test_threaded_caller_creates_through_a_fresh_keeper(container, monkeypatch):
         saved = os.dup(1)
         os.dup2(w, 1)
         try:
-            status = Container(container.path).run(["/bin/sh", "-c", "hostname; echo $$"])
+            status = Container(container.path).run(["/bin/sh", "-c", "hostname; echo $$"]).returncode
         finally:
             os.dup2(saved, 1)
             os.close(saved)
@@ -113,16 +113,16 @@ def test_unthreaded_caller_forks_without_a_new_interpreter_or_keeper(container, 
     container.write_config()
     monkeypatch.setattr(keeper, "spawn_keeper", lambda *a, **k: pytest.fail("spawned an interpreter"))
     monkeypatch.setattr(keeper, "fork_keeper", lambda *a, **k: pytest.fail("forked a keeper"))
-    assert Container(container.path).run(["/bin/true"]) == 0
+    assert Container(container.path).run(["/bin/true"]).returncode == 0
 
 
 def test_many_containers_from_one_process_leave_no_fds(container):
     container.write_config()
     box = Container(container.path)
-    assert box.run(["/bin/true"]) == 0
+    assert box.run(["/bin/true"]).returncode == 0
     before = len(os.listdir("/proc/self/fd"))
     for _ in range(20):
-        assert box.run(["/bin/true"]) == 0
+        assert box.run(["/bin/true"]).returncode == 0
     assert len(os.listdir("/proc/self/fd")) == before
 
 

@@ -50,16 +50,16 @@ def _listed(root) -> list[dict]:
     return [c for c in json.loads(r.stdout) if c["root"] == os.path.realpath(root)]
 
 
-def _host() -> dict[str, set[str]]:
-    """What a container may leave on the host: mounts, cgroups (the engine's parent: "libcontainer"), interfaces, states."""
+def _host(box) -> dict[str, set[str]]:
+    """What ``box``'s container may leave on the host: mounts, cgroups, interfaces, its state."""
     from pathlib import Path
 
     with open("/proc/self/mountinfo") as f:
         mounts = {line.split()[4] for line in f}
-    cgroups = {str(d) for d in Path("/sys/fs/cgroup").glob("*/libcontainer*")}
-    cgroups |= {str(d) for d in Path("/sys/fs/cgroup").glob("*/libcontainer/*")}
+    name = Container(box).id
+    cgroups = {str(d) for d in Path("/sys/fs/cgroup").glob(f"*/libcontainer/{name}")}
     return {"mounts": mounts, "cgroups": cgroups, "interfaces": set(os.listdir("/sys/class/net")),
-            "states": set(os.listdir(st.RUN_DIR)) if os.path.isdir(st.RUN_DIR) else set()}
+            "state": {name} if os.path.exists(os.path.join(st.RUN_DIR, name)) else set()}
 
 
 @pytest.fixture
@@ -74,7 +74,7 @@ def box(container):
 
 @pytest.mark.needs_host("cgroup-memory")
 def test_created_by_one_process_started_by_a_second_listed_running_deleted_by_a_third(box):
-    before = _host()
+    before = _host(box.path)
     assert _step(CREATE, str(box.path), "sh", "-c", "sleep 0.5; exit 3").returncode == 0
     # The creator has exited; its process waits to exec, in every namespace, cgroup and interface.
     created = Container(box.path).state()
@@ -87,11 +87,11 @@ def test_created_by_one_process_started_by_a_second_listed_running_deleted_by_a_
     r = _step(WAIT, str(box.path))
     assert (r.returncode, r.stdout.strip()) == (0, "3"), r.stderr
     assert [c["status"] for c in _listed(box.path)] == ["stopped"]
-    assert _host() != before  # stopped, not deleted: its cgroups are still there ...
+    assert _host(box.path) != before  # stopped, not deleted: its cgroups are still there ...
     r = _step(DELETE, str(box.path))
     assert r.returncode == 0, r.stderr
     assert _listed(box.path) == []
-    assert _host() == before  # ... until delete removed everything
+    assert _host(box.path) == before  # ... until delete removed everything
     assert not any((box.path / n).exists() for n in ("pid", "start", "state.json"))
 
 

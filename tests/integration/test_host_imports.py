@@ -34,7 +34,7 @@ def lazy_plugin(module: str) -> types.SimpleNamespace:
 def run_with(container, module: str) -> str:
     container.write_config()
     plugins = get_plugin_manager(extra=[("lazy", lazy_plugin(module))])
-    assert Container(container.path, plugins=plugins).run(["/bin/true"]) == 0
+    assert Container(container.path, plugins=plugins).run(["/bin/true"]).returncode == 0
     return (container.path / RESULT.lstrip("/")).read_text()
 
 

@@ -122,12 +122,12 @@ IN_A_ROW_SCRIPT = textwrap.dedent("""
     devnull = os.open("/dev/null", os.O_WRONLY)
     os.dup2(devnull, 1)  # the containers inherit stdout: keep the result channel (stderr) clean
     for _ in range(warm_up):
-        assert box.run(["/bin/true"]) == 0
+        assert box.run(["/bin/true"]).returncode == 0
     fds_before, rss_before = fds(), rss_kib()
     began = time.monotonic()
     failures = 0
     for _ in range(count):
-        failures += box.run(["/bin/true"]) != 0
+        failures += box.run(["/bin/true"]).returncode != 0
         if leak:
             kept.append((os.open("/dev/null", os.O_RDONLY), bytearray(b"x" * 65536)))
     seconds = time.monotonic() - began

@@ -68,6 +68,13 @@ def libcontainer_exit_reason(container, status):
 
 
 @hookimpl
+def libcontainer_usage(container):
+    from . import manager
+
+    return manager.usage(container)
+
+
+@hookimpl
 def libcontainer_post_exit(container):
     from . import manager
 

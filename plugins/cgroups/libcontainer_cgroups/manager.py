@@ -171,6 +171,19 @@ def exit_reason(container: Any, status: int) -> str | None:
     return OOM_MESSAGE if failcnt is not None and failcnt > res.get("failcnt", 0) else None
 
 
+def usage(container: Any) -> dict[str, Any] | None:
+    """usage: CPU time and memory peak of the container's cgroups, and whether the OOM killer struck."""
+    res = container.resources.get(KEY) or {}
+    driver = recorded(container)
+    if driver is None or not still_ours(res):
+        return None
+    found = driver.usage()
+    kills = driver.oom_kills()
+    if kills is not None:
+        found["oom_killed"] = kills > res.get("oom_kill", 0)
+    return found
+
+
 def tear_down(container: Any) -> None:
     """post_exit: kill what is left, remove the cgroups (tolerating ones already gone)."""
     res = container.resources.get(KEY)

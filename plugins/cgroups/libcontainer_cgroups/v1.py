@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from typing import Any
 
 from libcontainer.errors import ContainerError
 
@@ -265,6 +266,16 @@ class V1Driver:
 
     def failcnt(self) -> int | None:
         return read_int(self._file("memory", "memory.failcnt")) if "memory" in self.paths else None
+
+    def usage(self) -> dict[str, Any]:
+        """CPU seconds (cpuacct.usage) and the memory peak (memory.max_usage_in_bytes), where mounted."""
+        out: dict[str, Any] = {}
+        if "cpuacct" in self.paths:
+            ns = read_int(self._file("cpuacct", "cpuacct.usage"))
+            out["cpu_time"] = ns / 1e9 if ns is not None else None
+        if "memory" in self.paths:
+            out["memory_peak"] = read_int(self._file("memory", "memory.max_usage_in_bytes"))
+        return out
 
     def stats(self) -> dict:
         from .stats import v1_stats

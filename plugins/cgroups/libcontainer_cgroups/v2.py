@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 import signal
 import time
+from typing import Any
 
 from libcontainer.errors import ContainerError
 
 from .config import THROTTLES, CgroupsConfig, controllers_needed
-from .files import STEP, make_dirs, read_keyed, read_pids, read_text, remove_dir, write_value
+from .files import STEP, make_dirs, read_int, read_keyed, read_pids, read_text, remove_dir, write_value
 
 # v1 controller names as the unified hierarchy spells them; None: built in (cgroup.freeze).
 V2_NAME = {"memory": "memory", "cpu": "cpu", "cpuset": "cpuset", "pids": "pids", "blkio": "io", "freezer": None,
@@ -209,6 +210,11 @@ class V2Driver:
 
     def failcnt(self) -> int | None:
         return read_keyed(self._file("memory.events")).get("max")
+
+    def usage(self) -> dict[str, Any]:
+        """CPU seconds (cpu.stat usage_usec) and the memory peak (memory.peak, Linux 5.19)."""
+        usec = read_keyed(self._file("cpu.stat")).get("usage_usec")
+        return {"cpu_time": usec / 1e6 if usec is not None else None, "memory_peak": read_int(self._file("memory.peak"))}
 
     def stats(self) -> dict:
         from .stats import v2_stats

@@ -267,7 +267,7 @@ def test_a_container_runs_with_a_type_registered_through_extra(container):
     log: list[str] = []
     container.write_config(networks=EXTRA_DOC["networks"])
     plugins = get_plugin_manager(extra=[("lctextra", _extra(log, MarkingRecorder))])
-    assert Container(container.path, plugins=plugins).run(["/bin/true"]) == 0
+    assert Container(container.path, plugins=plugins).run(["/bin/true"]).returncode == 0
     assert log == ["check", "create", "destroy"]
     inside = (container.path / "lctextra-initialized").read_text()
     assert inside.startswith("net:[") and inside != os.readlink("/proc/self/ns/net")

@@ -1,0 +1,103 @@
+"""A container process's standard streams, given as ``subprocess`` takes them.
+
+``None`` (inherited), ``PIPE``, ``DEVNULL``, an fd, a file object, and for
+stderr ``STDOUT``: the same values as ``subprocess``'s constants, so that
+``subprocess.PIPE`` works here (and ``libcontainer.stdio.PIPE`` there).
+Only ``os``: the per-container path imports nothing more for streams.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import IO, Any
+
+PIPE = -1  # subprocess.PIPE
+STDOUT = -2  # subprocess.STDOUT
+DEVNULL = -3  # subprocess.DEVNULL
+
+
+class Streams:
+    """The three streams of a process: the fds it gets, and our ends of the pipes.
+
+    ``child`` holds the fds the process gets as 0, 1 and 2 (-1: ours,
+    inherited); ``stdin``, ``stdout`` and ``stderr`` are our ends of pipes,
+    as file objects (text with ``text``), or None.
+    """
+
+    def __init__(self, stdin: Any = None, stdout: Any = None, stderr: Any = None, *, text: bool = False,
+                 encoding: str | None = None, errors: str | None = None) -> None:
+        self.child = [-1, -1, -1]
+        self.stdin: IO[Any] | None = None
+        self.stdout: IO[Any] | None = None
+        self.stderr: IO[Any] | None = None
+        self._ours_to_close: list[int] = []  # child ends we opened: closed once the process has its copies
+        self._text = text or encoding is not None or errors is not None
+        self._encoding, self._errors = encoding, errors
+        try:
+            self.child[0] = self._child_end(stdin, 0)
+            self.child[1] = self._child_end(stdout, 1)
+            self.child[2] = self.child[1] if stderr == STDOUT else self._child_end(stderr, 2)
+        except BaseException:
+            self.close()
+            raise
+
+    def _child_end(self, spec: Any, fd: int) -> int:
+        if spec is None:
+            return -1
+        if spec == PIPE:
+            r, w = os.pipe2(os.O_CLOEXEC)
+            ours, theirs = (w, r) if fd == 0 else (r, w)
+            self._ours_to_close.append(theirs)
+            stream = self._wrap(ours, "wb" if fd == 0 else "rb")
+            setattr(self, ("stdin", "stdout", "stderr")[fd], stream)
+            return theirs
+        if spec == DEVNULL:
+            null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+            self._ours_to_close.append(null)
+            return null
+        if spec == STDOUT:
+            raise ValueError("STDOUT is for stderr only")
+        if isinstance(spec, int):
+            if spec < 0:
+                raise ValueError(f"invalid file descriptor {spec}")
+            return spec
+        if hasattr(spec, "fileno"):
+            return spec.fileno()
+        raise TypeError(f"expected None, PIPE, DEVNULL, STDOUT, an fd or a file object, got {spec!r}")
+
+    def _wrap(self, fd: int, mode: str) -> IO[Any]:
+        stream = open(fd, mode, buffering=0 if mode == "wb" else -1)
+        if self._text:
+            import io
+
+            return io.TextIOWrapper(stream, encoding=self._encoding or "utf-8", errors=self._errors,
+                                    write_through=mode == "wb")
+        return stream
+
+    def fds(self) -> list[int]:
+        """The process's 0, 1 and 2 as fds to dup (an inherited one: ours, the same number); [] when all are ours."""
+        if self.child == [-1, -1, -1]:
+            return []
+        return [fd if fd >= 0 else i for i, fd in enumerate(self.child)]
+
+    def given(self) -> None:
+        """The process has its copies: close the child ends we opened."""
+        for fd in self._ours_to_close:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self._ours_to_close = []
+
+    @property
+    def text(self) -> bool:
+        return self._text
+
+    def close(self) -> None:
+        self.given()
+        for stream in (self.stdin, self.stdout, self.stderr):
+            if stream is not None:
+                try:
+                    stream.close()
+                except OSError:
+                    pass
