@@ -75,6 +75,20 @@ def test_a_second_signal_within_seconds_kills_the_whole_container_and_leaves_not
     assert _left_behind(container, pids, []) == []
 
 
+def test_two_sigints_half_a_second_apart_end_a_sleep_as_pid_1(container):
+    """The issue's case: `nsinit exec sleep 60`, Ctrl-C twice."""
+    container.write_config(capabilities=CAPS)
+    p, pid = _running(container, "sleep", "60")
+    started = time.monotonic()
+    p.send_signal(signal.SIGINT)
+    time.sleep(0.5)
+    p.send_signal(signal.SIGINT)
+    assert p.wait(timeout=10) == 137
+    assert time.monotonic() - started < 3
+    assert p.stderr.read() == KILL_MESSAGE
+    assert _left_behind(container, [pid], []) == []
+
+
 @pytest.mark.needs_host("cgroup-memory")
 def test_without_a_pid_namespace_the_second_signal_kills_the_cgroups_processes(container):
     """Killing PID 1 kills a pid namespace; without one, the cgroups plugin's list names the processes."""
