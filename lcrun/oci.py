@@ -210,6 +210,15 @@ FIELDS: dict[str, Field] = {
 }
 
 
+def fields_markdown() -> str:
+    """FIELDS as a Markdown table (for docs/oci.md): every property, where it goes or why it is refused."""
+    rows = ["| config.json | lcrun |", "|---|---|"]
+    for path, entry in FIELDS.items():
+        what = f"`{entry.to}`" if entry.refused is None else f"refused: {entry.refused}"
+        rows.append(f"| `{path}` | {what} |")
+    return "\n".join(rows) + "\n"
+
+
 def supported(path: str) -> bool:
     """True when lcrun translates the field at ``path`` (a FIELDS key, or an object holding some)."""
     if path in FIELDS:

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from conftest import read_fixture
+from ocibundles import read_fixture
 from lcrun import oci
 from lcrun.features import features, features_json
 from lcrun.oci import load_bundle

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import make_bundle, read_fixture
+from ocibundles import make_bundle, read_fixture
 from lcrun.oci import load_bundle
 from libcontainer.container import Container
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from conftest import read_fixture
+from ocibundles import read_fixture
 from lcrun.oci import DEFAULT_DEVICE_RULES, FIELDS, load_bundle, translate
 from libcontainer.configfile import ConfigFileError
 from libcontainer.errors import ConfigError
@@ -274,6 +274,15 @@ def test_every_path_of_the_table_is_a_supported_or_refused_json_path():
         assert not (entry.to and entry.refused), path
 
 
+def test_the_table_as_markdown_lists_every_field_once():
+    from lcrun.oci import fields_markdown
+
+    rows = fields_markdown().splitlines()[2:]
+    assert len(rows) == len(FIELDS)
+    assert "| `$.process.apparmorProfile` | refused: AppArmor |" in rows
+    assert "| `$.linux.resources.memory.swap` | `cgroups.memory_swap` |" in rows
+
+
 def test_a_translated_config_round_trips_through_container_json(bundle):
     from libcontainer.config import Config
     from libcontainer.configfile import parse_config
@@ -282,3 +291,33 @@ def test_a_translated_config_round_trips_through_container_json(bundle):
     config, _ = load_bundle(bundle("podman-run"))
     again = parse_config(json.loads(config.to_json()), "container.json", default_plugins())
     assert again.to_dict() == config.to_dict() == Config.from_dict(config.to_dict()).to_dict()
+
+
+def _leaves(value, path=()):
+    """The path of every value of a document (objects and lists too), three items of a list at most."""
+    if path:
+        yield path
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _leaves(v, path + (k,))
+    elif isinstance(value, list):
+        for i, v in enumerate(value[:3]):
+            yield from _leaves(v, path + (i,))
+
+
+@pytest.mark.parametrize("name", ["ctr-run", "podman-run"])
+def test_any_wrong_value_anywhere_is_a_config_error_never_a_traceback(bundle, name):
+    """Every value of a real config, replaced in turn by values of every other kind."""
+    original = read_fixture(name)
+    path = bundle("b", original)
+    for leaf in _leaves(original):
+        for wrong in (None, "", "x", -1, 2**70, True, [], {}, [1], {"a": 1}):
+            doc = copy.deepcopy(original)
+            target = doc
+            for key in leaf[:-1]:
+                target = target[key]
+            target[leaf[-1]] = wrong
+            try:
+                translate(doc, path)
+            except ConfigError as e:
+                assert str(e) and all(line.startswith(str(path)) for line in str(e).splitlines()), str(e)
