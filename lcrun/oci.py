@@ -882,3 +882,31 @@ def load_bundle(bundle_dir: str | os.PathLike[str], plugins: Any = None,
     path = os.path.join(bundle, "config.json")
     doc = load_document(path)
     return translate(doc, bundle, plugins, container_id, source=path)
+
+
+def load_process(path: str | os.PathLike[str]) -> tuple[OciProcess, dict[str, Any]]:
+    """A process.json (``lcrun exec --process FILE``: config.json's process object alone), checked and translated.
+
+    Returns the process and the container.json keys it sets (user, environment,
+    working_dir, tty, umask, additional_gids, capability_sets, rlimits,
+    no_new_privileges, oom_score_adj), for a process joining the container;
+    the plugins have not checked those yet (capability names, limits): merge
+    them into the container's config document and parse that.  Problems are a
+    ConfigError naming ``$.args`` ... as in the file.
+    """
+    from libcontainer.configfile import load_document
+
+    source = str(path)
+    doc = _drop_nulls(load_document(path))
+    _, found = validate(doc, OCI_SCHEMA["properties"]["process"])
+    if not found:
+        refused, _ = check_fields({"process": doc})
+        found = [ConfigProblem("$" + p.path.removeprefix("$.process"), p.message) for p in refused]
+    if found:
+        raise ConfigError(source, found)
+    t = _Translation(os.path.dirname(os.path.abspath(source)))
+    process = _process(t, {"process": doc})
+    if t.problems:
+        raise ConfigError(source, [ConfigProblem("$" + p.path.removeprefix("$.process"), p.message)
+                                   for p in t.problems])
+    return process, dict(t.doc)

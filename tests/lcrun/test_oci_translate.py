@@ -321,3 +321,23 @@ def test_any_wrong_value_anywhere_is_a_config_error_never_a_traceback(bundle, na
                 translate(doc, path)
             except ConfigError as e:
                 assert str(e) and all(line.startswith(str(path)) for line in str(e).splitlines()), str(e)
+
+
+def test_a_process_json_for_exec_is_checked_and_translated(tmp_path):
+    from lcrun.oci import load_process
+
+    process = read_fixture("podman-run")["process"]
+    (tmp_path / "process.json").write_text(json.dumps(process))
+    proc, keys = load_process(tmp_path / "process.json")
+    assert proc.args == ["id"] and proc.user.uid == 1000
+    assert keys["user"] == "1000:1000" and keys["capability_sets"]["ambient"] == ["CAP_NET_ADMIN"]
+    process.update(args=[], apparmorProfile="x")
+    (tmp_path / "process.json").write_text(json.dumps(process))
+    with pytest.raises(ConfigError) as info:
+        load_process(tmp_path / "process.json")
+    assert str(info.value) == f"{tmp_path}/process.json: $.args: expected at least 1 items, got 0"
+    process["args"] = ["id"]
+    (tmp_path / "process.json").write_text(json.dumps(process))
+    with pytest.raises(ConfigError) as info:
+        load_process(tmp_path / "process.json")
+    assert str(info.value) == f"{tmp_path}/process.json: $.apparmorProfile: not supported by lcrun (AppArmor)"
