@@ -81,7 +81,8 @@ process that runs the host hooks: a program with threads creates through a
 keeper, a fresh interpreter that forks (keeper.py).
 
 Any time while it runs: ``libcontainer_stats``, ``libcontainer_pause``,
-``libcontainer_resume``, ``libcontainer_processes``.
+``libcontainer_resume``, ``libcontainer_processes``, ``libcontainer_update``
+(new limits: ``libcontainer.update.update_config``).
 
 Hooks marked *inside* run in the container's setup process after fork: an
 exception there is sent to the host (or, once started, to the starter) as a
@@ -405,9 +406,30 @@ def libcontainer_processes(container: ContainerContext) -> list[int] | None:
 
 @hookspec(firstresult=True)
 def libcontainer_pause(container: ContainerContext) -> bool | None:
-    """Host side: freeze every process of the container; True when done."""
+    """Host side: freeze every process of the container; True when done.
+
+    A plugin that can pause records, under its name in ``container.resources``,
+    ``freeze_file`` (a file the kernel keeps) and ``frozen`` (what that file
+    reads while the container is frozen): ``libcontainer.state.paused`` then
+    tells a paused container from the kernel, without importing any plugin
+    (``lcrun state`` reports "paused").
+    """
 
 
 @hookspec(firstresult=True)
 def libcontainer_resume(container: ContainerContext) -> bool | None:
     """Host side: thaw a paused container; True when done."""
+
+
+@hookspec
+def libcontainer_update(container: ContainerContext, config: Config) -> None:
+    """Host side: the running (or created) container's config becomes ``config``; apply what changed.
+
+    ``container.config`` is the config it runs with until now; ``config``
+    the new one, validated, differing only in keys whose plugins implement
+    this hook (``libcontainer.update.update_config`` refuses the rest).
+    Change what can change while its processes run (the cgroups plugin
+    writes the new limits); raise ContainerError for what cannot.  Called
+    under the container's lock; the new config is recorded in the state
+    only when every implementation succeeded.
+    """

@@ -157,6 +157,24 @@ def status(state: State) -> str:
     return state.status
 
 
+def paused(state: State) -> bool:
+    """True when a plugin's freezer says the container's processes are frozen (runc's "paused").
+
+    A plugin that can pause records ``freeze_file`` and ``frozen`` (what the
+    file reads while frozen) among its resources (hookspecs: ``libcontainer_pause``);
+    read here, so that the answer is the kernel's and no plugin is imported.
+    """
+    for found in state.resources.values():
+        path = found.get("freeze_file") if isinstance(found, dict) else None
+        if isinstance(path, str) and path:
+            try:
+                with open(path) as f:
+                    return f.read().strip() == found.get("frozen")
+            except OSError:
+                return False
+    return False
+
+
 def same_process(state: State) -> bool:
     """True when the recorded first process is still in the namespaces recorded when it was made.
 

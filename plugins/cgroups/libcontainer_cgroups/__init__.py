@@ -96,6 +96,13 @@ def libcontainer_processes(container):
 
 
 @hookimpl
+def libcontainer_update(container, config):
+    from . import manager
+
+    manager.update(container, config)
+
+
+@hookimpl
 def libcontainer_pause(container):
     from . import manager
 

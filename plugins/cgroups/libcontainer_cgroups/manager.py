@@ -103,6 +103,9 @@ def set_up(container: Any, hosts: Hierarchies | None = None) -> Driver:
     else:
         driver.create(hosts.unified, cfg)
     container.record(KEY, inodes={d: os.stat(d).st_ino for d in driver.dirs()})
+    freeze = driver.freeze_file()
+    if freeze is not None:  # for libcontainer.state.paused: "paused" read from the kernel
+        container.record(KEY, freeze_file=freeze[0], frozen=freeze[1])
     driver.apply(cfg)
     container.record(KEY, oom_kill=driver.oom_kills() or 0, failcnt=driver.failcnt() or 0)
     return driver
@@ -212,6 +215,20 @@ def processes(container: Any) -> list[int] | None:
     if driver is None or not still_ours(container.resources.get(KEY) or {}):
         return None
     return driver.pids()
+
+
+def update(container: Any, config: Any) -> None:
+    """update: the running container's new limits, written to its cgroups (the device rules stay as made)."""
+    driver = recorded(container)
+    new = parse_cgroups(config.section(KEY))
+    if driver is None:
+        if config.section(KEY) is not None:
+            raise ContainerError(STEP, "the container was made without cgroups: limits cannot be added now")
+        return
+    old = config_of(container)
+    if (new.name, new.parent) != (old.name, old.parent):
+        raise ContainerError(STEP, "a running container's cgroup cannot move (name and parent stay as made)")
+    driver.apply(new, devices=False)
 
 
 def pause(container: Any) -> bool | None:

@@ -77,8 +77,8 @@ class V1Driver:
                 if not read_text(os.path.join(directory, name)):
                     write_value(os.path.join(directory, name), read_text(os.path.join(parent, name)) or "")
 
-    def apply(self, cfg: CgroupsConfig) -> None:
-        """Write the config's limits; tasks are added only afterwards."""
+    def apply(self, cfg: CgroupsConfig, devices: bool = True) -> None:
+        """Write the config's limits; tasks are added only afterwards (``devices``: the device rules too)."""
         self._apply_memory(cfg)
         if "cpu" in self.paths:
             if cfg.cpu_shares is not None:
@@ -100,7 +100,7 @@ class V1Driver:
         for key, (name, _) in THROTTLES.items():
             for device in getattr(cfg, key) or []:
                 write_value(self._file("blkio", name), device.line())  # one device per write
-        if "devices" in self.paths:
+        if "devices" in self.paths and devices:
             self._apply_devices(cfg)
 
     def _apply_memory(self, cfg: CgroupsConfig) -> None:
@@ -215,6 +215,10 @@ class V1Driver:
 
     def frozen(self) -> bool:
         return "freezer" in self.paths and read_text(self._file("freezer", "freezer.state")) == "FROZEN"
+
+    def freeze_file(self) -> tuple[str, str] | None:
+        """The file telling whether the container is frozen, and what it reads then."""
+        return (self._file("freezer", "freezer.state"), "FROZEN") if "freezer" in self.paths else None
 
     def _require_freezer(self) -> str:
         if "freezer" not in self.paths:

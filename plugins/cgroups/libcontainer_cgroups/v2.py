@@ -150,7 +150,8 @@ class V2Driver:
         if missing:
             write_value(control, " ".join(f"+{c}" for c in missing))
 
-    def apply(self, cfg: CgroupsConfig) -> None:
+    def apply(self, cfg: CgroupsConfig, devices: bool = True) -> None:
+        """Write the config's limits (v2 has no device files: ``devices`` changes nothing)."""
         if cfg.blkio_weight is not None and not os.path.exists(self._file("io.weight")):
             if os.path.exists(self._file("io.bfq.weight")):
                 write_value(self._file("io.bfq.weight"), blkio_to_io_weight(cfg.blkio_weight))
@@ -181,6 +182,10 @@ class V2Driver:
 
     def frozen(self) -> bool:
         return read_text(self._file("cgroup.freeze")) == "1"
+
+    def freeze_file(self) -> tuple[str, str] | None:
+        """The file telling whether the container is frozen, and what it reads then."""
+        return self._file("cgroup.freeze"), "1"
 
     def kill_all(self, timeout: float = 2.0) -> None:
         """cgroup.kill (5.14+) SIGKILLs every process at once; older kernels: freeze, kill, thaw."""
