@@ -1,0 +1,5 @@
+"""``python -m lcrun``: the lcrun command (cli.py)."""
+
+from lcrun.cli import main
+
+main()
