@@ -312,7 +312,7 @@ def main(argv: list[str] | None = None) -> None:
         status = 1
     except Failure as e:
         log.error(str(e))
-        status = e.status
+        status = 255 if e.status == 1 and _command_of(argv) == "exec" else e.status
     except KeyboardInterrupt:
         status = 130
     except BrokenPipeError:
@@ -340,5 +340,13 @@ def _report(e: BaseException, argv: list[str]) -> int:
 
             traceback.print_exception(e)
     log.error(message)
-    name = next((a for a in argv if a in COMMANDS), "")
-    return 255 if name == "exec" else 1
+    return 255 if _command_of(argv) == "exec" else 1
+
+
+def _command_of(argv: list[str]) -> str:
+    """The command word of ``argv`` (runc's exec fails with 255, every other command with 1)."""
+    try:
+        _, rest = parse_options(argv, GLOBAL_OPTIONS, True, "lcrun")
+    except UsageError:
+        return ""
+    return rest[0] if rest else ""

@@ -225,26 +225,6 @@ def wait_in_foreground(proc: Any) -> int:
 # -- exec ----------------------------------------------------------------------------------
 
 
-def read_process(path: str) -> dict[str, Any]:
-    """A process.json (config.md's process), checked for what lcrun uses; one line for each problem."""
-    try:
-        with open(path) as f:
-            doc = json.load(f)
-    except OSError as e:
-        raise Failure(f"--process {path}: {e.strerror}") from None
-    except ValueError as e:
-        raise Failure(f"--process {path}: not JSON: {e}") from None
-    if not isinstance(doc, dict):
-        raise Failure(f"--process {path}: expected an object (config.md's process)")
-    args = doc.get("args")
-    if not isinstance(args, list) or not args or not all(isinstance(a, str) for a in args):
-        raise Failure(f"--process {path}: $.args: expected a non-empty list of strings")
-    for key in ("apparmorProfile", "selinuxLabel"):
-        if doc.get(key):
-            raise Failure(f"--process {path}: $.{key}: not supported by lcrun")
-    return doc
-
-
 def _merged_env(base: list[str], extra: list[str]) -> list[str]:
     """``base`` with each KEY=VALUE of ``extra`` replacing the same KEY, or added."""
     out = {e.partition("=")[0]: e for e in base}
@@ -268,15 +248,13 @@ def cmd_exec(g: Globals, opts: dict[str, Any], pos: list[str], tail: list[str]) 
     if opts.get("process"):
         if tail:
             raise UsageError("exec: a command and --process were both given; give one")
-        doc = read_process(str(opts["process"]))
-        args = list(doc["args"])
-        env = list(doc.get("env") or [])
-        cwd = doc.get("cwd") or config.cwd
-        user = doc.get("user") or {}
-        user_spec = f"{user.get('uid', 0)}:{user.get('gid', 0)}" if user else None
-        tty = bool(doc.get("terminal"))
-        size = doc.get("consoleSize")
-        _check_privileges(config, doc.get("capabilities"), bool(doc.get("noNewPrivileges")))
+        from .oci import load_process
+
+        process, keys = load_process(str(opts["process"]))
+        args, env, cwd, tty = list(process.args), list(process.env), process.cwd, process.terminal
+        user_spec = f"{process.user.uid}:{process.user.gid}"
+        size = process.console_size
+        _check_privileges(config, keys.get("capability_sets"), bool(keys.get("no_new_privileges")))
     else:
         if not tail:
             raise UsageError("exec needs a command after the id (or --process FILE)")
@@ -306,8 +284,8 @@ def cmd_exec(g: Globals, opts: dict[str, Any], pos: list[str], tail: list[str]) 
             if proc.tty_master is not None:
                 from .console import send_master, set_size
 
-                if isinstance(size, dict) and size.get("height") and size.get("width"):
-                    set_size(proc.tty_master, int(size["height"]), int(size["width"]))
+                if size is not None:
+                    set_size(proc.tty_master, size.height, size.width)
                 if sock is not None:
                     send_master(sock, proc.tty_master)
                     sock = None
