@@ -10,7 +10,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from ocibundles import make_bundle
+
 LCRUN = [sys.executable, "-m", "lcrun"]
+CGROUP = "lctest-lcrun"  # the cgroup parent of the tests' containers: /lctest-lcrun-PID/ID
 
 
 class Lcrun:
@@ -66,3 +71,42 @@ def wait_child(pid: int, timeout: float = 30) -> int:
             return 128 - code if code < 0 else code
         time.sleep(0.01)
     raise AssertionError(f"pid {pid} did not end within {timeout} s")
+
+
+# -- fixtures (imported by the test modules) ------------------------------------------------
+
+
+@pytest.fixture
+def lcrun(tmp_path):
+    from libcontainer import syscalls
+    from libcontainer.testing.fixtures import reap_orphans
+
+    runner = Lcrun(tmp_path / "root")
+    syscalls.real().prctl(syscalls.PR_SET_CHILD_SUBREAPER, 1, what="PR_SET_CHILD_SUBREAPER")
+    try:
+        yield runner
+        left = runner.ids()
+        for id in left:
+            runner("delete", "--force", id)
+        assert left == [], f"lcrun left the state of {left}"
+        cgroups = [str(p) for p in Path("/sys/fs/cgroup").glob(f"*/{CGROUP}-{os.getpid()}/*")]
+        assert cgroups == [], cgroups
+    finally:
+        for d in sorted(Path("/sys/fs/cgroup").glob(f"*/{CGROUP}-{os.getpid()}"), reverse=True):
+            try:
+                d.rmdir()
+            except OSError:
+                pass
+        syscalls.real().prctl(syscalls.PR_SET_CHILD_SUBREAPER, 0, what="PR_SET_CHILD_SUBREAPER")
+        reap_orphans()
+
+
+@pytest.fixture
+def make(tmp_path, rootfs_template):
+    """``make(doc)``: a bundle of ``doc`` with a fresh busybox rootfs."""
+    count = iter(range(100))
+
+    def made(doc) -> Path:
+        return make_bundle(tmp_path / f"bundle{next(count)}", doc, rootfs_template)
+
+    return made

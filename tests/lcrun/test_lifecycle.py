@@ -8,7 +8,6 @@ under the test's --root, no cgroup, no process.
 
 from __future__ import annotations
 
-import array
 import json
 import os
 import signal
@@ -19,49 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from lcrunner import LCRUN, Lcrun, bundle_doc, wait_child, with_cgroup
-from ocibundles import make_bundle
+from lcrunner import CGROUP, LCRUN, bundle_doc, lcrun, make, wait_child, with_cgroup  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.privileged
-
-CGROUP = "lctest-lcrun"  # the cgroup parent of these tests' containers
-
-
-@pytest.fixture
-def lcrun(tmp_path):
-    from libcontainer import syscalls
-    from libcontainer.testing.fixtures import reap_orphans
-
-    runner = Lcrun(tmp_path / "root")
-    syscalls.real().prctl(syscalls.PR_SET_CHILD_SUBREAPER, 1, what="PR_SET_CHILD_SUBREAPER")
-    try:
-        yield runner
-        left = runner.ids()
-        for id in left:
-            runner("delete", "--force", id)
-        assert left == [], f"lcrun left the state of {left}"
-        cgroups = [str(p) for p in Path("/sys/fs/cgroup").glob(f"*/{CGROUP}-{os.getpid()}/*")]
-        assert cgroups == [], cgroups
-    finally:
-        for d in sorted(Path("/sys/fs/cgroup").glob(f"*/{CGROUP}-{os.getpid()}"), reverse=True):
-            try:
-                d.rmdir()
-            except OSError:
-                pass
-        syscalls.real().prctl(syscalls.PR_SET_CHILD_SUBREAPER, 0, what="PR_SET_CHILD_SUBREAPER")
-        reap_orphans()
-
-
-@pytest.fixture
-def make(tmp_path, rootfs_template):
-    """``make(doc)``: a bundle of ``doc`` with a fresh busybox rootfs."""
-    count = iter(range(100))
-
-    def made(doc) -> Path:
-        return make_bundle(tmp_path / f"bundle{next(count)}", doc, rootfs_template)
-
-    return made
-
 
 def cgroup_path(id: str) -> str:
     return f"/{CGROUP}-{os.getpid()}/{id}"
