@@ -64,24 +64,43 @@ def read_pids(directory: str) -> list[int]:
     return [int(p) for p in text.split()]
 
 
+RACE_RETRIES = 20  # parents removed by concurrent teardowns, tolerated this many times
+
+
 def make_dirs(path: str, root: str) -> list[str]:
-    """Create ``path`` and missing parents below ``root``; the directories made, outermost first."""
+    """Create ``path`` and missing parents below ``root``; the directories made, outermost first.
+
+    Another container's teardown may rmdir a shared parent (the default
+    "libcontainer") between our mkdir of it, which found it there, and our mkdir
+    of the child, which then fails with ENOENT: start again from the top, a few
+    times.  The kernel refuses rmdir of a cgroup with children (EBUSY), so once
+    the child exists the parent stays.
+    """
     made: list[str] = []
     rel = os.path.relpath(path, root)
-    current = root
-    for part in rel.split(os.sep):
-        current = os.path.join(current, part)
-        try:
-            os.mkdir(current)
-        except FileExistsError:
-            continue
-        except OSError as e:
-            if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-                raise ContainerError(STEP, f"cannot create {current}: {e.strerror} (creating cgroups needs root)",
-                                     errno=e.errno) from None
-            raise ContainerError(STEP, f"cannot create {current}: {e.strerror}", errno=e.errno) from None
-        made.append(current)
-    return made
+    for attempt in range(RACE_RETRIES):
+        current = root
+        for part in rel.split(os.sep):
+            current = os.path.join(current, part)
+            try:
+                os.mkdir(current)
+            except FileExistsError:
+                continue
+            except FileNotFoundError:
+                if attempt + 1 < RACE_RETRIES and os.path.isdir(root):
+                    break  # a parent went away under us: again from the top
+                raise ContainerError(STEP, f"cannot create {current}: its parent vanished "
+                                           f"{RACE_RETRIES} times", errno=errno.ENOENT) from None
+            except OSError as e:
+                if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+                    raise ContainerError(STEP, f"cannot create {current}: {e.strerror} (creating cgroups needs root)",
+                                         errno=e.errno) from None
+                raise ContainerError(STEP, f"cannot create {current}: {e.strerror}", errno=e.errno) from None
+            if current not in made:
+                made.append(current)
+        else:
+            return made
+    return made  # not reached: the last attempt returns or raises
 
 
 def remove_dir(path: str, retries: float = 1.0) -> bool:

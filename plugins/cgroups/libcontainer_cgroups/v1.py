@@ -63,19 +63,22 @@ class V1Driver:
         for controller, path in self.paths.items():
             made = [d for d in make_dirs(path, mounts[controller]) if d not in created]
             if controller == "cpuset":
-                self._init_cpuset(made)
+                self._init_cpuset(mounts[controller], path)
             created.extend(made)
         return created
 
     @staticmethod
-    def _init_cpuset(made: list[str]) -> None:
+    def _init_cpuset(root: str, path: str) -> None:
         # A new v1 cpuset has empty cpus and mems and refuses tasks (ENOSPC)
         # until both are set (cpuset(7)): copy each parent's, outermost first.
-        for directory in made:
-            parent = os.path.dirname(directory)
+        # Every level below the mount, not only those made here: a shared parent
+        # that a concurrent container has just made may not have its own yet.
+        current = root
+        for part in os.path.relpath(path, root).split(os.sep):
+            parent, current = current, os.path.join(current, part)
             for name in ("cpuset.cpus", "cpuset.mems"):
-                if not read_text(os.path.join(directory, name)):
-                    write_value(os.path.join(directory, name), read_text(os.path.join(parent, name)) or "")
+                if not read_text(os.path.join(current, name)):
+                    write_value(os.path.join(current, name), read_text(os.path.join(parent, name)) or "")
 
     def apply(self, cfg: CgroupsConfig, devices: bool = True) -> None:
         """Write the config's limits; tasks are added only afterwards (``devices``: the device rules too)."""

@@ -123,3 +123,50 @@ def test_throttles_write_one_device_per_line(writes):
                    ("blkio/blkio.throttle.read_bps_device", "8:0 1048576"),
                    ("blkio/blkio.throttle.read_bps_device", "8:16 0"),
                    ("blkio/blkio.throttle.write_iops_device", "8:0 100")]
+
+
+# -- concurrent containers sharing the default parent ---------------------------
+
+def test_a_parent_removed_between_two_mkdirs_is_made_again(monkeypatch, tmp_path):
+    """Another container's teardown rmdirs the shared parent after our mkdir found it there."""
+    from libcontainer_cgroups import files
+
+    (tmp_path / "libcontainer").mkdir()
+    real_mkdir = files.os.mkdir
+    raced = []
+
+    def mkdir(path, *a, **kw):
+        if path.endswith("/box") and not raced:  # the other container's rmdir wins the race once
+            raced.append(path)
+            (tmp_path / "libcontainer").rmdir()
+        return real_mkdir(path, *a, **kw)
+
+    monkeypatch.setattr(files.os, "mkdir", mkdir)
+    made = files.make_dirs(str(tmp_path / "libcontainer" / "box"), str(tmp_path))
+    assert raced and (tmp_path / "libcontainer" / "box").is_dir()
+    assert made == [str(tmp_path / "libcontainer"), str(tmp_path / "libcontainer" / "box")]
+
+
+def test_a_parent_that_keeps_vanishing_is_one_error_naming_the_directory(monkeypatch, tmp_path):
+    from libcontainer_cgroups import files
+
+    def mkdir(path, *a, **kw):
+        raise FileNotFoundError(errno.ENOENT, "No such file or directory", path)
+
+    monkeypatch.setattr(files.os, "mkdir", mkdir)
+    with pytest.raises(ContainerError, match=r"cannot create .*/libcontainer: its parent vanished 20 times"):
+        files.make_dirs(str(tmp_path / "libcontainer" / "box"), str(tmp_path))
+
+
+def test_a_shared_cpuset_parent_still_empty_is_filled_before_the_child(tmp_path):
+    """A concurrent container made the parent and has not written its cpus yet:
+    copying its empty value into ours would make our cgroup refuse every task (ENOSPC)."""
+    root = tmp_path / "cpuset"
+    (root / "libcontainer" / "box").mkdir(parents=True)
+    for d, cpus, mems in ((root, "0-1", "0"), (root / "libcontainer", "", ""), (root / "libcontainer" / "box", "", "")):
+        (d / "cpuset.cpus").write_text(cpus + "\n")
+        (d / "cpuset.mems").write_text(mems + "\n")
+    v1.V1Driver._init_cpuset(str(root), str(root / "libcontainer" / "box"))
+    for d in (root / "libcontainer", root / "libcontainer" / "box"):
+        assert (d / "cpuset.cpus").read_text().strip() == "0-1"
+        assert (d / "cpuset.mems").read_text().strip() == "0"
