@@ -40,7 +40,7 @@ import json
 import os
 import struct
 import sys
-from typing import Any
+from typing import Any, Iterator
 
 # The C module, not socket.py: the wrapper's enum conversions and selectors
 # cost 2-4 ms on every nsinit start, for methods the C socket type has anyway.
@@ -142,8 +142,14 @@ class Channel:
         cannot write JSON): a ContainerError of the "exec" step, 127 when the
         file is not found, 126 otherwise.
         """
+        for _ in self.exec_steps(command):
+            pass  # a blocking socket: recv waits
+
+    def exec_steps(self, command: str) -> Iterator[int]:
+        """wait_for_exec as steps: yields the socket's fd before each read (aio.py awaits it readable)."""
         announced = False
         while True:
+            yield self.sock.fileno()
             try:
                 data = self.sock.recv(_MAX)
             except ConnectionResetError:

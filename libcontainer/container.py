@@ -43,7 +43,7 @@ import sys
 import time
 from dataclasses import field, fields
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Generator, Iterator
 
 from . import channel as msg
 from . import host
@@ -61,6 +61,11 @@ from .records import record
 from .rootfs import command_problem, missing_special_dirs, remove_made_dirs
 
 
+# The state directories whose lock this process holds (Container._lock); a fork starts with none.
+_HELD: set[Path] = set()
+os.register_at_fork(after_in_child=_HELD.clear)
+
+
 @record
 class Options:
     """How a process of the container is made, beyond its command (create's and join's keywords)."""
@@ -73,6 +78,7 @@ class Options:
     preserve_fds: int = 0  # our fds 3..3+N-1 go on to the command
     annotations: dict[str, str] = field(default_factory=dict)  # kept in the state (OCI annotations)
     stdio: list[int] = field(default_factory=list)  # fds for its 0, 1, 2 ([]: ours, inherited)
+    args_at_start: bool = False  # the command comes with the start (a warm pool's containers)
 
     def to_request(self) -> dict[str, Any]:
         """As JSON for a fresh keeper; ``stdio`` goes along as fds."""
@@ -114,6 +120,35 @@ class Container:
             self.id = id
             self.publish = False
         self.state_dir = Path(state_root or ids.state_root()) / self.id
+
+    @classmethod
+    def from_image(cls, image: str | os.PathLike[str], config: Any = None, id: str | None = None, *,
+                   layer: bool = True, state_root: str | os.PathLike[str] | None = None) -> Container:
+        """A container of its own on a shared root filesystem ``image``, which it never writes.
+
+        ``config``: a dict, a path to a JSON or YAML file, or None for the
+        image's container.json.  ``layer`` (unless the config has the key):
+        the container's writes go to a copy-on-write layer of its own, on a
+        tmpfs that goes with it (the libcontainer-layer plugin).  ``id``:
+        default, the image's name and a random part; the state is kept under
+        the state root, nothing is written into the image.
+        """
+        image = Path(os.path.abspath(image))
+        cfg = from_image_config(image, config, layer)
+        return cls(image, cfg, id=id or f"{ids.container_id(image)}-{os.urandom(4).hex()}", state_root=state_root)
+
+    @classmethod
+    def remove_stale(cls, prefix: str, state_root: str | os.PathLike[str] | None = None) -> list[str]:
+        """Delete the stopped containers whose id starts with ``prefix`` (what a killed program left); their ids."""
+        removed = []
+        for found in list_containers(state_root):
+            if found.id.startswith(prefix) and found.status == st.STOPPED:
+                try:
+                    cls.load(found.id, state_root).delete()
+                    removed.append(found.id)
+                except LibcontainerError:
+                    pass
+        return removed
 
     @classmethod
     def load(cls, id: str, state_root: str | os.PathLike[str] | None = None, plugins: Plugins | None = None,
@@ -166,9 +201,18 @@ class Container:
 
     @contextlib.contextmanager
     def _lock(self, create: bool = False) -> Iterator[None]:
+        """The state directory's lock; taken again by the process that holds it (a signal handler's
+        kill while a start holds it), it is already held: a second flock would wait for ever."""
+        if self.state_dir in _HELD:
+            yield
+            return
         try:
             with st.Lock(self.state_dir, create=create):
-                yield
+                _HELD.add(self.state_dir)
+                try:
+                    yield
+                finally:
+                    _HELD.discard(self.state_dir)
         except st.NoSuchContainer:
             raise self._no_such() from None
 
@@ -204,7 +248,7 @@ class Container:
         return ctx, Hooks(self.plugins, self.plugins.active(found.config.keys()), ctx)
 
     def _process(self, args: list[str], config: Config, opts: Options, joining: bool) -> Process:
-        if not args:
+        if not args and not opts.args_at_start:
             raise ContainerError("exec", "no command given")
         return Process(args=list(args), env=list(config.env if opts.env is None else opts.env),
                        cwd=config.cwd if opts.cwd is None else opts.cwd,
@@ -255,6 +299,15 @@ class Container:
 
     def _create_kept(self, args: list[str], opts: Options) -> ContainerProcess:
         """Create in a keeper (keeper.py): forked from us, or a fresh interpreter when we have threads."""
+        steps = self._create_kept_steps(args, opts)
+        while True:
+            try:
+                next(steps)  # a blocking socket: the read waits
+            except StopIteration as done:
+                return done.value
+
+    def _create_kept_steps(self, args: list[str], opts: Options) -> Generator[int, None, ContainerProcess]:
+        """_create_kept as steps: yields the keeper's socket before reading its answer (aio.py awaits it)."""
         from . import keeper
 
         if not args:
@@ -272,14 +325,16 @@ class Container:
                            "args": list(args), "options": opts.to_request()}
                 keeper_pid = keeper.spawn_keeper(request, keeper_end, caller, opts.stdio)
             else:
-                keeper_pid = keeper.fork_keeper(self, keeper_end, args, opts)
+                keeper_pid = keeper.fork_keeper(self, keeper_end, caller, args, opts)
             keeper_end.close()
             try:
+                yield caller.fileno()
                 answer, fds = caller.recv_with_fds(keeper.CREATED)
             except EOFError:
                 raise ContainerError("create", "the keeper process ended before the container was created") \
                     from None
             except BaseException:
+                caller.close()  # first: a keeper still creating sees our end, and ends what it made
                 _reap(keeper_pid)
                 raise
         except BaseException:
@@ -395,7 +450,9 @@ class Container:
         start will make in it, for a failed start to remove (the rootfs is left as it was)."""
         if any(ns.kind == "NEWNS" and ns.path for ns in ctx.namespaces):
             return []  # a joined mount namespace: its root is not ours to look at
-        where = os.path.realpath(str(ctx.rootfs))
+        if not ctx.process.args:
+            return missing_special_dirs(os.path.realpath(str(ctx.rootfs))) if ctx.new_namespace("NEWNS") else []
+        where = os.path.realpath(str(ctx.rootfs))  # the command comes with the start: checked then
         mounts = [m.destination for m in ctx.config.mounts or []]
         problem = command_problem(where, ctx.process.args[0], ctx.process.env, mounts)
         if problem:
@@ -421,41 +478,40 @@ class Container:
         ``usage`` says what the container used (``popen.Usage``).  ``args`` is
         never given to a shell.
         """
-        import subprocess
+        return run_process(lambda **streams: self.create(args, tty=tty, text=text, env=env, cwd=cwd, user=user,
+                                                         **streams),
+                           args, input=input, capture_output=capture_output, stdin=stdin, stdout=stdout,
+                           stderr=stderr, timeout=timeout, check=check)
 
-        if capture_output:
-            if stdout is not None or stderr is not None:
-                raise ValueError("stdout and stderr arguments may not be used with capture_output.")
-            stdout = stderr = subprocess.PIPE
-        if input is not None:
-            if stdin is not None:
-                raise ValueError("stdin and input arguments may not both be used.")
-            stdin = subprocess.PIPE
-        with self.create(args, tty=tty, stdin=stdin, stdout=stdout, stderr=stderr, text=text, env=env, cwd=cwd,
-                         user=user) as proc:
-            proc.start()
-            try:
-                out, err = proc.communicate(input, timeout=timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()  # PID 1: with a pid namespace of its own, every process of the container
-                self._kill_all(proc)
-                proc.wait()
-                raise
-        result = subprocess.CompletedProcess(list(args), proc.returncode, out, err)
-        result.usage = proc.usage
-        if check:
-            result.check_returncode()
-        return result
+    async def acreate(self, args: list[str], *, stdin: Any = None, stdout: Any = None, stderr: Any = None,
+                      env: list[str] | None = None, cwd: str | None = None, user: str | None = None,
+                      tty: bool | None = None) -> Any:
+        """``create`` for asyncio: an ``aio.AsyncProcess`` (asyncio streams), made by a keeper process
+        while the event loop goes on."""
+        from . import aio
+        from .stdio import Streams
 
-    def _kill_all(self, proc: ContainerProcess) -> None:
-        """Every process of the container, killed (those outside its pid namespace too, by its cgroups)."""
+        streams = Streams(stdin, stdout, stderr)
+        opts = Options(tty=tty, env=env, cwd=cwd, user=user, stdio=streams.fds())
         try:
-            found = self._trusted()
-            if found is not None and found.pid == proc.pid:
-                for pid in self._processes(found):
-                    _send_signal(pid, found.start if pid == found.pid else None, signal.SIGKILL)
-        except LibcontainerError:
-            pass
+            proc = await aio.drive(self._create_kept_steps(list(args), opts))
+        except BaseException:
+            streams.close()
+            raise
+        streams.given()
+        proc.streams = streams
+        return await aio.AsyncProcess.wrap(proc)
+
+    async def arun(self, args: list[str], *, input: bytes | None = None, capture_output: bool = False,
+                   stdin: Any = None, stdout: Any = None, stderr: Any = None, timeout: float | None = None,
+                   check: bool = False, env: list[str] | None = None, cwd: str | None = None,
+                   user: str | None = None, tty: bool | None = None) -> Any:
+        """``run`` for asyncio (bytes only, as asyncio's subprocesses): a ``subprocess.CompletedProcess``."""
+        from . import aio
+
+        return await aio.run(lambda **streams: self.acreate(args, env=env, cwd=cwd, user=user, tty=tty, **streams),
+                             args, input=input, capture_output=capture_output, stdin=stdin, stdout=stdout,
+                             stderr=stderr, timeout=timeout, check=check, text=False)
 
     # -- starting ------------------------------------------------------------------------
     def start(self, *, args: list[str] | None = None, env: list[str] | None = None, cwd: str | None = None,
@@ -486,9 +542,16 @@ class Container:
     def _start_created(self, ctx: ContainerContext, hooks: Hooks, found: st.State, locked: bool = False,
                        fds: list[int] | None = None, **overrides: Any) -> None:
         """Send START (with ``overrides`` and the ``fds`` for 0-2) on the start socket; see the exec through."""
+        for _ in self._start_steps(ctx, hooks, found, locked, fds, **overrides):
+            pass  # blocking sockets: each read waits
+
+    def _start_steps(self, ctx: ContainerContext, hooks: Hooks, found: st.State, locked: bool,
+                     fds: list[int] | None, **overrides: Any) -> Iterator[int]:
+        """_start_created as steps: yields an fd before each read that may wait (aio.py awaits it readable)."""
         if not locked:
             with self._lock():
-                return self._start_created(ctx, hooks, found, locked=True, fds=fds, **overrides)
+                yield from self._start_steps(ctx, hooks, found, True, fds, **overrides)
+            return
         import _socket
 
         path = self.state_dir / st.START_SOCKET
@@ -502,7 +565,7 @@ class Container:
         chan = Channel(sock, "the container's process")
         try:
             chan.send(msg.START, fds=fds, **overrides)
-            chan.wait_for_exec((overrides.get("args") or found.args or ["the command"])[0])
+            yield from chan.exec_steps((overrides.get("args") or found.args or ["the command"])[0])
         finally:
             chan.close()
         # Running from here: the start socket is gone (state.status).
@@ -512,29 +575,44 @@ class Container:
     # -- ending ----------------------------------------------------------------------------
     def _ended(self, ctx: ContainerContext, hooks: Hooks, pid: int, status: int, teardown: bool | None = None
                ) -> tuple[str | None, dict[str, Any] | None]:
-        """The first process ``pid``, reaped by us, ended with ``status``: record it; tear down if attached.
+        """The first process ``pid``, reaped by us, ended with ``status``: its report, then its end recorded."""
+        reason, usage = self._exit_report(ctx, hooks, pid, status)
+        self._finish(ctx, hooks, pid, status, teardown)
+        return reason, usage
 
-        Returns why it ended when a plugin knows, and what the container used
-        when a plugin measured it (``libcontainer_usage``, read before the
-        teardown removes what it reads).  A container deleted meanwhile
-        (another process's ``delete --force``) is left alone.
+    def _exit_report(self, ctx: ContainerContext, hooks: Hooks, pid: int, status: int
+                     ) -> tuple[str | None, dict[str, Any] | None]:
+        """Why the first process ended when a plugin knows, and what the container used (``libcontainer_usage``),
+        read before the teardown removes what they read.  What it left running, without a pid namespace of
+        its own to end with it, is killed first: when its status is told, nothing of the container runs."""
+        if not ctx.new_namespace("NEWPID"):
+            with contextlib.suppress(LibcontainerError):
+                left = hooks("processes")
+                for other in left[0] if left else []:
+                    _send_signal(other, None, signal.SIGKILL)
+        reasons = hooks("exit_reason", status=status)
+        usage = hooks("usage")
+        return (reasons[0] if reasons else None), (usage[0] if usage else None)
+
+    def _finish(self, ctx: ContainerContext, hooks: Hooks, pid: int, status: int, teardown: bool | None = None) -> None:
+        """Tear an attached container down (or ``teardown``); record a detached one's exit status.
+
+        A container deleted meanwhile (another process's ``delete --force``)
+        is left alone.
         """
         teardown = ctx.process.attached if teardown is None else teardown
         try:
             with self._lock():
                 found = st.read_state(self.state_dir)
                 if found is None or found.pid != pid:
-                    return None, None
-                reasons = hooks("exit_reason", status=status)
-                usage = hooks("usage")
+                    return
                 if teardown:
                     self._teardown(ctx, hooks)
                 else:
                     found.status, found.exit_status = st.STOPPED, status
                     st.write_state(self.state_dir, found)
-                return (reasons[0] if reasons else None), (usage[0] if usage else None)
         except st.NoSuchContainer:
-            return None, None
+            pass
 
     def wait(self, timeout: float | None = None) -> int | None:
         """Wait for the container's first process to end (from any process); its exit status.
@@ -717,6 +795,63 @@ class Container:
         ctx, hooks = self._running_context()
         if not hooks("resume"):
             raise ContainerError("resume", "no active plugin can resume this container (it needs the cgroups key)")
+
+
+def run_process(create: Callable[..., ContainerProcess], args: list[str], *, input: Any, capture_output: bool,
+                stdin: Any, stdout: Any, stderr: Any, timeout: float | None, check: bool) -> Any:
+    """subprocess.run's contract over a process ``create(stdin=, stdout=, stderr=)`` makes (a container's first)."""
+    import subprocess
+
+    if capture_output:
+        if stdout is not None or stderr is not None:
+            raise ValueError("stdout and stderr arguments may not be used with capture_output.")
+        stdout = stderr = subprocess.PIPE
+    if input is not None:
+        if stdin is not None:
+            raise ValueError("stdin and input arguments may not both be used.")
+        stdin = subprocess.PIPE
+    with create(stdin=stdin, stdout=stdout, stderr=stderr) as proc:
+        proc.start()
+        try:
+            out, err = proc.communicate(input, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()  # PID 1; what it left outside a pid namespace of its own goes at its end (_exit_report)
+            proc.wait()
+            raise
+    result = subprocess.CompletedProcess(list(args), proc.returncode, out, err)
+    result.usage = proc.usage
+    if check:
+        result.check_returncode()
+    return result
+
+
+# The key of the libcontainer-layer plugin: a copy-on-write layer over the rootfs (plugins/layer).
+LAYER_KEY = "layer"
+
+
+def from_image_config(image: Path, config: Any, layer: bool) -> Config:
+    """The config of a container made from ``image``: a dict, a file's path, or None for the image's
+    container.json (or .yaml); with ``layer``, and no layer key of its own, ``"layer": {}``."""
+    from .configfile import find_config, load_document, parse_config
+
+    if isinstance(config, Config):
+        doc = config.to_dict()
+        source = "<config>"
+    elif isinstance(config, dict):
+        doc, source = dict(config), "<config>"
+    else:
+        path = Path(config) if config is not None else find_config(image)
+        doc, source = load_document(path), str(path)
+    if layer and isinstance(doc, dict):
+        doc.setdefault(LAYER_KEY, {})
+    cgroups = doc.get("cgroups") if isinstance(doc, dict) else None
+    if isinstance(cgroups, dict) and cgroups.get("name"):
+        # One config for many containers: a cgroup name of its own would be
+        # shared by all and refused from the second on; each container's
+        # cgroup takes its id instead (the cgroups plugin's default).
+        doc["cgroups"] = {k: v for k, v in cgroups.items() if k != "name"}
+    plugins = default_plugins()
+    return parse_config(doc, source, plugins)
 
 
 def list_containers(state_root: str | os.PathLike[str] | None = None) -> list[st.State]:

@@ -15,6 +15,7 @@ process (keeper.py).
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import sys
@@ -101,6 +102,10 @@ def _fork(ctx: ContainerContext, hooks: Hooks, chan: Channel, entry: Entry) -> i
         pid = os.fork()
         if pid == 0:
             try:
+                # No collection in the setup process: it execs soon, and a
+                # collection would walk, and so copy, every page it shares
+                # with us (its first touch of each is a copy-on-write fault).
+                gc.disable()
                 setup_process(ctx, hooks.plugins, hooks.active, chan, entry)
             finally:
                 os._exit(125)

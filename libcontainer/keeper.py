@@ -20,7 +20,7 @@ messages::
     caller                                    keeper
       |  CREATE {root, config, id, ...}  ---->  |  (a fresh interpreter only:
       |  (+ stdin, stdout, stderr)              |   a fork has it all in memory)
-      |  <----------------- CREATED {pid}       |  Container._create
+      |  <------------- CREATED {pid, id}       |  Container._create
       |                     (+ tty master)      |  (or ERROR {step, cause, code})
       |  start, signals: straight to the        |  waits for the first process
       |  container (start socket, pidfd)        |
@@ -34,6 +34,7 @@ session and ignores the socket's end.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import select
@@ -48,17 +49,28 @@ if TYPE_CHECKING:
     from .container import Container, ContainerProcess, Options
 
 CREATE = "create"  # caller: the container to make (a fresh interpreter's only message)
-CREATED = "created"  # keeper: made, waiting for the start: {pid}, with the tty master
+CREATED = "created"  # keeper: made, waiting for the start: {pid, id}, with the tty master
 EXITED = "exited"  # keeper: the first process ended: {status, reason}
 
 
-def fork_keeper(box: Container, chan: Channel, args: list[str], opts: Options) -> int:
-    """Fork the keeper from a single-threaded caller; its pid.  It answers on ``chan``'s peer."""
+def fork_keeper(box: Container, chan: Channel, peer: Channel, args: list[str], opts: Options) -> int:
+    """Fork the keeper from a single-threaded caller; its pid.  It answers on ``chan`` to ``peer``."""
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()
     if pid == 0:
         try:
+            # The caller's end closed here: the keeper must see the socket end
+            # when the caller does, also by SIGKILL (an attached container goes with it).
+            peer.close()
+            # None of the caller's other fds: a pipe's write end held here
+            # would keep the container's reader from ever seeing its end.
+            from .process import keep_only_fds
+
+            keep_only_fds([chan.fileno(), *opts.stdio])
+            # The keeper makes one container and waits: no collection, which
+            # would walk (and copy) every page it shares with the caller.
+            gc.disable()
             keep(box, chan, args, opts)
         finally:
             os._exit(125)
@@ -107,23 +119,32 @@ def keep(box: Container, chan: Channel, args: list[str], opts: Options) -> None:
         except Exception as e:  # noqa: BLE001 - a config or state error, told to the caller
             chan.send_error("create", str(e))
             return
-        chan.send(CREATED, fds=[proc.tty_master] if proc.tty_master is not None else None, pid=proc.pid)
+        try:
+            chan.send(CREATED, fds=[proc.tty_master] if proc.tty_master is not None else None, pid=proc.pid,
+                      id=box.id)
+        except ContainerError:
+            pass  # the caller went while we created: _wait sees its end (attached: the container goes too)
         if proc.tty_master is not None:
             os.close(proc.tty_master)
             proc.tty_master = None
         _quiet_stdio()
-        status = _wait(proc, chan, detach)
-        try:
-            usage = proc.usage
-            chan.send(EXITED, status=status, reason=proc.reason,
-                      usage={"cpu_time": usage.cpu_time, "memory_peak": usage.memory_peak,
-                             "oom_killed": usage.oom_killed} if usage else None)
-        except ContainerError:
-            pass  # the caller is gone
+        proc.on_ended = lambda p: _tell_the_end(chan, p)
+        _wait(proc, chan, detach)
     except BaseException:  # noqa: BLE001 - a keeper never unwinds into the caller's code
         code = 125
     finally:
         os._exit(code)
+
+
+def _tell_the_end(chan: Channel, proc: ContainerProcess) -> None:
+    """EXITED to the caller, before the teardown; the caller sees our EOF once it is done."""
+    usage = proc.usage
+    try:
+        chan.send(EXITED, status=proc.status, reason=proc.reason,
+                  usage={"cpu_time": usage.cpu_time, "memory_peak": usage.memory_peak,
+                         "oom_killed": usage.oom_killed} if usage else None)
+    except ContainerError:
+        pass  # the caller is gone
 
 
 def _quiet_stdio() -> None:

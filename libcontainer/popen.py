@@ -18,7 +18,7 @@ import select
 import signal
 import sys
 import time
-from typing import IO, TYPE_CHECKING, Any, Callable
+from typing import IO, TYPE_CHECKING, Any, Callable, Iterator
 
 from . import channel as msg
 from . import host
@@ -78,6 +78,9 @@ class ContainerProcess:
         self._tty: IO[bytes] | None = None  # the terminal as a file, once asked for
         self._output: dict[int, list[bytes]] = {}  # what communicate() read before a timeout, by fd
         self._eof: set[int] = set()  # the fds communicate() read to their end
+        # Called once the process has ended and its report is known, before the
+        # container's teardown (a keeper sends its caller the exit status then).
+        self.on_ended: Callable[[ContainerProcess], None] | None = None
 
     # -- subprocess.Popen's attributes -------------------------------------------------------
     @property
@@ -114,18 +117,24 @@ class ContainerProcess:
         A first process may be given, now, another ``args``, ``env``, ``cwd``
         or ``user`` than at its creation (a warm pool's).
         """
+        for _ in self._start_steps(**overrides):
+            pass  # blocking sockets: each read waits
+
+    def _start_steps(self, **overrides: Any) -> Iterator[int]:
+        """start() as steps: yields an fd before each read that may wait (aio.py awaits it readable)."""
         if self.started or self.status is not None:
             raise StateError("process already started")
         try:
             if self.first:
                 assert self.state is not None
-                self.container._start_created(self.ctx, self.hooks, self.state, **overrides)
+                fds = overrides.pop("fds", None)
+                yield from self.container._start_steps(self.ctx, self.hooks, self.state, False, fds, **overrides)
             else:
                 chan, self.chan = self.chan, None
                 assert chan is not None
                 try:
                     chan.send(msg.START)
-                    chan.wait_for_exec(self.ctx.process.args[0])
+                    yield from chan.exec_steps(self.ctx.process.args[0])
                 finally:
                     chan.close()
         except (ContainerError, EOFError) as e:
@@ -207,6 +216,15 @@ class ContainerProcess:
 
     def _reap(self) -> None:
         """Collect the ended process's status; for a first process, the container's end."""
+        for _ in self._reap_steps():
+            pass  # blocking: each read or wait waits
+
+    def _reap_steps(self) -> Iterator[int]:
+        """_reap as steps, once the end fd is readable: yields an fd before anything else that may wait."""
+        self._reap_own_child()
+        yield from ()
+
+    def _reap_own_child(self) -> None:
         try:
             _, status, rusage = os.wait4(self.pid, 0)
         except ChildProcessError:
@@ -217,10 +235,12 @@ class ContainerProcess:
         self.status = 128 - code if code < 0 else code
         container_usage = None
         if self.first:
-            self.reason, container_usage = self.container._ended(self.ctx, self.hooks, self.pid, self.status)
+            self.reason, container_usage = self.container._exit_report(self.ctx, self.hooks, self.pid, self.status)
         self.usage = usage_of(rusage, container_usage)
-        if self.reason and "OOM" in self.reason:
-            self.usage.oom_killed = True
+        if self.on_ended is not None:
+            self.on_ended(self)  # before the teardown: a keeper tells its caller at once
+        if self.first:
+            self.container._finish(self.ctx, self.hooks, self.pid, self.status)
 
     def _close_end_fd(self) -> None:
         fd = getattr(self, "_pidfd", None)
@@ -401,7 +421,7 @@ class KeptProcess(ContainerProcess):
     def _end_fd(self) -> int:
         return self.keeper.fileno()  # the keeper's EXITED (or its end) makes it readable
 
-    def _reap(self) -> None:
+    def _reap_steps(self) -> Iterator[int]:
         from .keeper import EXITED
 
         try:
@@ -410,7 +430,10 @@ class KeptProcess(ContainerProcess):
             raise StateError(f"the keeper of container {self.container.id} ended without its exit status") \
                 from None
         finally:
-            if self.ctx.process.attached:
+            if self.ctx.process.attached and self.keeper_pid > 0:
+                # Our child: it has torn the container down when it ends, and
+                # its end of the socket closes then.
+                yield self.keeper.fileno()
                 _reap(self.keeper_pid)
         self.status = int(answer["status"])
         self.reason = answer.get("reason")
@@ -429,6 +452,53 @@ class KeptProcess(ContainerProcess):
         elif self.streams is not None:
             self.streams.close()
         self.keeper.close()
+
+
+class PooledProcess(KeptProcess):
+    """The first process of a pool's container (pool.py): created with no command; the command, its
+    environment and its streams go with the start."""
+
+    def __init__(self, container: Container, pid: int, keeper: Channel, streams: Streams,
+                 overrides: dict[str, Any], done: Callable[[], None]) -> None:
+        found = container._read()
+        ctx, hooks = container._context_from_state(found)
+        ctx.process.args = overrides["args"]
+        super().__init__(container, ctx, hooks, pid, None, first=True, state=found, streams=streams,
+                         keeper=keeper, keeper_pid=0)
+        self.overrides = overrides
+        # Called once, when the process has ended or the handle is closed: the
+        # pool makes this container's replacement then, not while it runs (two
+        # cores: a creation beside the run doubles its latency).
+        self._done: Callable[[], None] | None = done
+
+    def _reap_steps(self) -> Iterator[int]:
+        try:
+            yield from super()._reap_steps()
+        finally:
+            self._call_done()
+
+    def _call_done(self) -> None:
+        done, self._done = self._done, None
+        if done is not None:
+            done()
+
+    def _start_steps(self, **overrides: Any) -> Iterator[int]:
+        # Always three fds: the waiting process holds /dev/null, and None
+        # means the caller's own stream (subprocess's "inherit").
+        fds = (self.streams.fds() if self.streams is not None else []) or [0, 1, 2]
+        yield from super()._start_steps(**{**self.overrides, **overrides}, fds=fds)
+        if self.streams is not None:
+            self.streams.given()
+
+    def close(self) -> None:
+        # The keeper tears the container down on its own, whether we wait for it or not.
+        if self.status is None and not self.started:
+            self._abort()
+        if self.streams is not None:
+            self.streams.close()
+        self._close_end_fd()
+        self.keeper.close()
+        self._call_done()
 
 
 class _Timeout(Exception):
