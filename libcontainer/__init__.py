@@ -1,17 +1,16 @@
 """libcontainer for Python: run a process in a container made from a directory.
 
-The public API::
+The public API (docs/api.md)::
 
-    from libcontainer import load_config, Container
-    config = load_config("/srv/box/container.json")
-    container = Container.create("/srv/box", ["/bin/echo", "hi"])
-    container.start()
-    status = container.wait()
+    from libcontainer import Container, Pool
+    result = Container("/srv/box").run(["/bin/echo", "hi"], capture_output=True)   # subprocess.run's
+    with Pool("/srv/image", size=4) as pool:                                   # containers made ahead
+        pool.run(["/bin/true"])
 """
 
 __version__ = "0.1.0"
 
-__all__ = ["load_config", "Container", "__version__"]
+__all__ = ["load_config", "Container", "Pool", "__version__"]
 
 
 def __getattr__(name: str):
@@ -24,4 +23,8 @@ def __getattr__(name: str):
         from .container import Container
 
         return Container
+    if name == "Pool":
+        from .pool import Pool
+
+        return Pool
     raise AttributeError(name)
