@@ -34,14 +34,17 @@ import fcntl
 import json
 import os
 import stat
-from dataclasses import field, fields
-from pathlib import Path
-from typing import Any, Iterator
-
 from . import ids
 from .errors import StateError
 from .ids import RUN_DIR, container_id  # noqa: F401  (the names this module always offered)
-from .records import record
+
+# Neither dataclasses nor pathlib: lcrun's state, kill, list and delete import
+# this module and little else, and those two cost ~9 ms of every such command
+# (dataclasses through inspect).  Paths are taken as str or os.PathLike.
+TYPE_CHECKING = False  # typing (~2 ms) is not imported either
+if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Any, Iterator
 
 PID_FILE = "pid"
 START_FILE = "start"
@@ -55,44 +58,103 @@ RUNNING = "running"  # started (never recorded: the start socket is gone), and i
 STOPPED = "stopped"  # its first process has ended (or its creation failed half-way)
 
 
-@record
-class State:
-    """The content of state.json, the state the engine trusts."""
+_REQUIRED = object()  # a field without a default
 
-    id: str  # the container's id
-    status: str  # the last phase the engine recorded (CREATING, CREATED, RUNNING, STOPPED); see status()
-    pid: int  # host pid of the container's first process; 0 until it exists
-    start: str  # its start time in clock ticks since boot (/proc/PID/stat field 22)
-    root: str  # the container's directory (nsinit) or bundle (lcrun), as a real path
-    rootfs: str  # the root filesystem
-    config: dict[str, Any]  # the canonical config the container runs with
-    created: str = ""  # when creation began, RFC 3339 in UTC
-    namespaces: dict[str, str] = field(default_factory=dict)  # kind -> "mnt:[4026531840]" of the first process
-    resources: dict[str, dict[str, Any]] = field(default_factory=dict)  # per plugin, what it created
-    creator_pid: int = 0  # the process that creates the container (its status while CREATING)
-    creator_start: str = ""  # its start time, to tell it from a process that reused its pid
-    attached: bool = True  # the first process dies with its creator (parent-death signal): nsinit exec
-    reaper_pid: int = 0  # our process that reaps the first process and records its exit; 0: not ours
-    reaper_start: str = ""
-    exit_status: int | None = None  # the first process's exit status (128+N for signal N), once recorded
-    annotations: dict[str, str] = field(default_factory=dict)  # arbitrary metadata (OCI annotations)
-    owner: int = -1  # the effective uid of the creator
-    publish: bool = False  # pid, start and state.json are copied into ``root`` (nsinit's containers)
-    args: list[str] = field(default_factory=list)  # the first process's command, as created
-    directory: str = ""  # the state directory it was read from (not written: where it is read, it is)
+# State's fields in order: (name, default, factory); factory() makes a fresh default for each instance.
+_FIELDS: tuple[tuple[str, Any, Any], ...] = (
+    ("id", _REQUIRED, None),  # the container's id
+    ("status", _REQUIRED, None),  # the last phase the engine recorded (CREATING, CREATED, RUNNING, STOPPED); see status()
+    ("pid", _REQUIRED, None),  # host pid of the container's first process; 0 until it exists
+    ("start", _REQUIRED, None),  # its start time in clock ticks since boot (/proc/PID/stat field 22)
+    ("root", _REQUIRED, None),  # the container's directory (nsinit) or bundle (lcrun), as a real path
+    ("rootfs", _REQUIRED, None),  # the root filesystem
+    ("config", _REQUIRED, None),  # the canonical config the container runs with
+    ("created", "", None),  # when creation began, RFC 3339 in UTC
+    ("namespaces", None, dict),  # kind -> "mnt:[4026531840]" of the first process
+    ("resources", None, dict),  # per plugin, what it created
+    ("creator_pid", 0, None),  # the process that creates the container (its status while CREATING)
+    ("creator_start", "", None),  # its start time, to tell it from a process that reused its pid
+    ("attached", True, None),  # the first process dies with its creator (parent-death signal): nsinit exec
+    ("reaper_pid", 0, None),  # our process that reaps the first process and records its exit; 0: not ours
+    ("reaper_start", "", None),
+    ("exit_status", None, None),  # the first process's exit status (128+N for signal N), once recorded
+    ("annotations", None, dict),  # arbitrary metadata (OCI annotations)
+    ("owner", -1, None),  # the effective uid of the creator
+    ("publish", False, None),  # pid, start and state.json are copied into ``root`` (nsinit's containers)
+    ("args", None, list),  # the first process's command, as created
+    ("directory", "", None),  # the state directory it was read from (not written: where it is read, it is)
+)
+_NAMES = tuple(name for name, _, _ in _FIELDS)
+_WRITTEN = tuple(name for name in _NAMES if name != "directory")
+
+
+class State:
+    """The content of state.json, the state the engine trusts (the fields: ``_FIELDS``).
+
+    A plain class, not a dataclass: keyword (or positional) construction,
+    attribute access, ``==`` and ``repr`` as a dataclass gives them.
+    """
+
+    __hash__ = None  # type: ignore[assignment]  # mutable and comparable, as a dataclass
+
+    id: str
+    status: str
+    pid: int
+    start: str
+    root: str
+    rootfs: str
+    config: dict[str, Any]
+    created: str
+    namespaces: dict[str, str]
+    resources: dict[str, dict[str, Any]]
+    creator_pid: int
+    creator_start: str
+    attached: bool
+    reaper_pid: int
+    reaper_start: str
+    exit_status: int | None
+    annotations: dict[str, str]
+    owner: int
+    publish: bool
+    args: list[str]
+    directory: str
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if len(args) > len(_FIELDS):
+            raise TypeError(f"State() takes {len(_FIELDS)} positional arguments but {len(args)} were given")
+        for name, value in zip(_NAMES, args):
+            if name in kwargs:
+                raise TypeError(f"State() got multiple values for argument {name!r}")
+            kwargs[name] = value
+        values = self.__dict__
+        for name, default, factory in _FIELDS:
+            if name in kwargs:
+                values[name] = kwargs.pop(name)
+            elif factory is not None:
+                values[name] = factory()
+            elif default is not _REQUIRED:
+                values[name] = default
+            else:
+                raise TypeError(f"State() missing required argument: {name!r}")
+        if kwargs:
+            raise TypeError(f"State() got an unexpected keyword argument {next(iter(kwargs))!r}")
+
+    def __repr__(self) -> str:
+        return "State(" + ", ".join(f"{name}={getattr(self, name)!r}" for name in _NAMES) + ")"
+
+    def __eq__(self, other: Any) -> Any:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return all(getattr(self, name) == getattr(other, name) for name in _NAMES)
 
     def to_json(self) -> str:
-        # Field by field, not dataclasses.asdict: asdict deep-copies the whole
-        # config (~9,500 calls, 1.1 ms a write), and every field is JSON already.
         # Compact: json's C encoder is used only without indent.
-        return json.dumps({f.name: getattr(self, f.name) for f in fields(self) if f.name != "directory"},
-                          sort_keys=True)
+        return json.dumps({name: getattr(self, name) for name in _WRITTEN}, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str | bytes, directory: str = "") -> State:
         doc = json.loads(text)
-        known = {f.name for f in fields(cls)} - {"directory"}
-        return cls(**{k: v for k, v in doc.items() if k in known}, directory=directory)
+        return cls(**{k: v for k, v in doc.items() if k in _WRITTEN}, directory=directory)
 
 
 # -- processes -------------------------------------------------------------------------
@@ -189,9 +251,10 @@ def same_process(state: State) -> bool:
 # -- the state directory -------------------------------------------------------------------
 
 
-def make_private(path: Path) -> None:
+def make_private(path: str | os.PathLike[str]) -> None:
     """Create ``path`` and its parent as directories only we can write, refusing anything else found there."""
-    for directory in (path.parent, path):
+    path = os.path.normpath(path)
+    for directory in (os.path.dirname(path) or ".", path):
         try:
             os.mkdir(directory, 0o700)
         except FileExistsError:
@@ -202,15 +265,16 @@ def make_private(path: Path) -> None:
                              "refusing to keep container state there")
 
 
-def read_state(directory: Path) -> State | None:
+def read_state(directory: str | os.PathLike[str]) -> State | None:
     """The trusted state in ``directory``; None when absent or unreadable."""
     try:
-        return State.from_json((directory / STATE_FILE).read_bytes(), str(directory))
+        with open(os.path.join(directory, STATE_FILE), "rb") as f:
+            return State.from_json(f.read(), os.fspath(directory))
     except (OSError, ValueError, TypeError):
         return None
 
 
-def write_state(directory: Path, state: State) -> str:
+def write_state(directory: str | os.PathLike[str], state: State) -> str:
     """Write the trusted state; once created, also the copies in the container's directory (pid last).
 
     The copies are written when the container becomes created, not at each
@@ -219,33 +283,33 @@ def write_state(directory: Path, state: State) -> str:
     """
     text = state.to_json()
     make_private(directory)
-    _atomic_write(directory / STATE_FILE, text + "\n")
-    state.directory = str(directory)
+    _atomic_write(os.path.join(directory, STATE_FILE), text + "\n")
+    state.directory = os.fspath(directory)
     if state.publish and state.status == CREATED:
-        root = Path(state.root)
-        _atomic_write(root / STATE_FILE, text + "\n")
-        _atomic_write(root / START_FILE, state.start + "\n")
-        _atomic_write(root / PID_FILE, f"{state.pid}\n")
+        root = state.root
+        _atomic_write(os.path.join(root, STATE_FILE), text + "\n")
+        _atomic_write(os.path.join(root, START_FILE), state.start + "\n")
+        _atomic_write(os.path.join(root, PID_FILE), f"{state.pid}\n")
     return text
 
 
-def update_resources(directory: Path, state: State, written: str) -> str:
+def update_resources(directory: str | os.PathLike[str], state: State, written: str) -> str:
     """Write the state again if plugins recorded more since ``written``; the text now on disk."""
     if state.to_json() != written:
         return write_state(directory, state)
     return written
 
 
-def remove_copies(root: Path) -> None:
+def remove_copies(root: str | os.PathLike[str]) -> None:
     """Remove the pid, start and state.json copies in a container's directory, pid first."""
     for name in (PID_FILE, START_FILE, STATE_FILE):
         try:
-            os.unlink(root / name)
+            os.unlink(os.path.join(root, name))
         except FileNotFoundError:
             pass
 
 
-def remove_state(directory: Path, root: Path | None = None) -> None:
+def remove_state(directory: str | os.PathLike[str], root: str | os.PathLike[str] | None = None) -> None:
     """Remove the copies in ``root`` first (no reader sees a pid without its state), then the state directory."""
     if root is not None:
         remove_copies(root)
@@ -261,7 +325,7 @@ def remove_state(directory: Path, root: Path | None = None) -> None:
         if name in (STATE_FILE, START_SOCKET, ids.CONTROL_SOCKET) or name.startswith(
                 (f".{STATE_FILE}.", ids.CONTROL_SOCKET + ".")):
             try:
-                os.unlink(directory / name)
+                os.unlink(os.path.join(directory, name))
             except FileNotFoundError:
                 pass
     try:
@@ -270,21 +334,23 @@ def remove_state(directory: Path, root: Path | None = None) -> None:
         pass
 
 
-def list_states(state_root: Path) -> Iterator[tuple[str, State | None]]:
+def list_states(state_root: str | os.PathLike[str]) -> Iterator[tuple[str, State | None]]:
     """(id, state) of every container under ``state_root``; None for a directory without a readable state."""
     try:
         names = sorted(os.listdir(state_root))
     except OSError:
         return
     for name in names:
-        if (state_root / name).is_dir():
-            yield name, read_state(state_root / name)
+        directory = os.path.join(state_root, name)
+        if os.path.isdir(directory):
+            yield name, read_state(directory)
 
 
-def untrusted_pid(root: Path) -> int | None:
+def untrusted_pid(root: str | os.PathLike[str]) -> int | None:
     """The pid file in a container's directory (anyone who can write there may have made it)."""
     try:
-        return int((root / PID_FILE).read_text().strip())
+        with open(os.path.join(root, PID_FILE)) as f:
+            return int(f.read().strip())
     except (OSError, ValueError):
         return None
 
@@ -298,7 +364,7 @@ class Lock:
     noticed after the lock is taken: looked up again, or reported missing.
     """
 
-    def __init__(self, directory: Path, create: bool = False) -> None:
+    def __init__(self, directory: str | os.PathLike[str], create: bool = False) -> None:
         self.directory = directory
         self.create = create
         self.fd = -1
@@ -310,7 +376,7 @@ class Lock:
             try:
                 fd = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
             except FileNotFoundError:
-                raise NoSuchContainer(self.directory.name) from None
+                raise NoSuchContainer(os.path.basename(self.directory)) from None
             except OSError as e:
                 raise StateError(f"{self.directory}: {e.strerror}") from None
             fcntl.flock(fd, fcntl.LOCK_EX)
@@ -324,7 +390,7 @@ class Lock:
                 return self
             os.close(fd)  # removed (and maybe made again) while we waited
             if not self.create:
-                raise NoSuchContainer(self.directory.name)
+                raise NoSuchContainer(os.path.basename(self.directory))
 
     def __exit__(self, *exc: Any) -> None:
         if self.create:
@@ -343,8 +409,8 @@ class NoSuchContainer(StateError):
         super().__init__(f"container {id} does not exist")
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+def _atomic_write(path: str, text: str) -> None:
+    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{os.getpid()}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
     try:
         os.write(fd, text.encode())
@@ -358,9 +424,13 @@ def _atomic_write(path: Path, text: str) -> None:
 
 
 def state_dir(state_root: str | os.PathLike[str], id: str) -> Path:
+    from pathlib import Path
+
     return Path(state_root) / id
 
 
 def private_dir(root: Path) -> Path:
     """The state directory of nsinit's container in directory ``root`` (see ids.private_dir)."""
+    from pathlib import Path
+
     return Path(ids.private_dir(root))
