@@ -1,9 +1,10 @@
 """``lcrun``: runc's command line on libcontainer's engine.
 
 This module parses the global options and the command's, and calls the
-command's function: ``lightcmd.py`` for state, kill, list and the start of
+command's function: ``lightcmd.py`` for state, kill, list, start and
 delete (they read the state through libcontainer.state and import no
-plugin manager), ``commands.py`` for the rest (the engine).  Commands and
+plugin manager; start and delete hand a container whose plugins have work
+to do to the engine), ``commands.py`` for the rest (the engine).  Commands and
 flags are runc's as podman, containerd-shim and CRI-O pass them
 (runc-man/); errors are one line on stderr and in the ``--log`` file
 (log.py), and the exit status is runc's: 1 for an error, 255 for a failed
@@ -83,7 +84,7 @@ class Command:
 COMMANDS: dict[str, Command] = {c.name: c for c in [
     Command("create", "[options] ID", "Create a container from a bundle: set up, its process waiting for start.",
             [_BUNDLE, _PID_FILE, _CONSOLE, _PRESERVE, _NO_PIVOT, _KEYRING], "commands"),
-    Command("start", "ID", "Start a created container: its process execs the command.", [], "commands"),
+    Command("start", "ID", "Start a created container: its process execs the command.", [], "lightcmd"),
     Command("state", "ID", "Print the container's state (runtime.md's JSON), the status from the kernel.", [],
             "lightcmd"),
     Command("kill", "[--all] ID [SIGNAL]", "Send SIGNAL (a name or number; default SIGTERM) to the container's "

@@ -23,7 +23,7 @@ from libcontainer.container import Container
 
 from . import log
 from .cli import Failure, Globals, UsageError
-from .lightcmd import oci_status, read, state_dir
+from .lightcmd import HOOKS_KEY, RECORDED_HOOKS, oci_status, read, state_dir
 
 # -- the bundle --------------------------------------------------------------------------
 
@@ -131,6 +131,7 @@ def create_container(g: Globals, opts: dict[str, Any], id: str, foreground: bool
         proc = box.create(process.args, detach=True, keeper=False, preserve_fds=preserve,
                           annotations=extras.annotations)
         try:
+            record_hooks(box, directory)
             if proc.tty_master is not None:
                 from .console import send_master, set_size
 
@@ -151,6 +152,25 @@ def create_container(g: Globals, opts: dict[str, Any], id: str, foreground: bool
         if sock is not None:
             sock.close()
     return box, proc, extras
+
+
+def record_hooks(box: Container, directory: str) -> None:
+    """Record which active plugins of the container implement post_start and post_exit (lightcmd.HOOKS_KEY).
+
+    What lets ``start`` and ``delete`` go without the plugin manager when
+    none of them has work to do (lightcmd.py); asked of pluggy itself, for
+    the plugins this container was made with.
+    """
+    with st.Lock(directory):
+        found = st.read_state(directory)
+        if found is None:
+            return
+        active = box.plugins.active(found.config.keys())
+        found.resources[HOOKS_KEY] = {
+            hook: sorted({impl.plugin_name for impl in getattr(box.plugins.pm.hook, f"libcontainer_{hook}").get_hookimpls()}
+                         & active)
+            for hook in RECORDED_HOOKS}
+        st.write_state(directory, found)
 
 
 def cmd_create(g: Globals, opts: dict[str, Any], pos: list[str], tail: list[str]) -> int:

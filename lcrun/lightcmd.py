@@ -1,32 +1,85 @@
-"""The commands clients call most, without the engine: ``state``, ``kill``, ``list``, and ``delete``'s first look.
+"""The commands clients call most, without the plugin manager: ``state``, ``kill``, ``list``, ``start``, ``delete``.
 
 They read the state through libcontainer.state (its status checked against
 the kernel, "paused" from the freezer a plugin recorded: state.paused) and
-signal through a pidfd; no plugin manager, no pluggy, no config model.  Only
-``kill --all`` of a container without a pid namespace of its own asks the
-engine (the cgroups plugin knows its processes), and ``delete`` hands a
-container that exists to the engine for its plugins' cleanup.
+signal through a pidfd; no plugin manager, no pluggy, no config model, no
+dataclasses or pathlib: each is an interpreter start and a few files read.
+
+``start`` and ``delete`` go without the engine only when no plugin's hook
+has work to do for the container.  ``create`` records which of its active
+plugins implement post_start and post_exit (:data:`HOOKS_KEY` among the
+state's resources, commands.record_hooks); a container without that record
+(made by an older lcrun, or half-made), or with a plugin whose hook would
+act, goes through the engine, which loads the plugins:
+
+- ``start``: every recorded post_start is idle for the container's config
+  (:data:`IDLE_AT_START`): the start message is sent as the engine sends it;
+- ``delete`` of a stopped container: every recorded post_exit is idle
+  (:data:`IDLE_AT_EXIT`) or is the cgroups plugin's with nothing left in
+  the cgroups it recorded, whose directories are then removed here as its
+  post_exit removes them (:func:`remove_cgroups`).  Anything else, a
+  process left in a cgroup, a directory that will not go, a record with a
+  key not known here: the engine, and every plugin's post_exit.
+
+Only ``kill --all`` of a container without a pid namespace of its own asks
+the engine (the cgroups plugin knows its processes).
 """
 
 from __future__ import annotations
 
 import os
-import signal
 import sys
-from pathlib import Path
-from typing import Any
 
 from libcontainer import ids
 from libcontainer import state as st
 
 from .cli import SPEC_VERSION, Failure, Globals
 
+TYPE_CHECKING = False  # typing, pathlib and signal (enum) are not imported: ~5 ms of every command
+if TYPE_CHECKING:
+    from typing import Any, Callable
 
-def state_dir(g: Globals, id: str) -> Path:
+# Where create records, among the state's resources, the container's active
+# plugins that implement each of these hooks (commands.record_hooks).
+HOOKS_KEY = "lcrun"
+RECORDED_HOOKS = ("post_start", "post_exit")
+
+
+def _section(config: dict[str, Any], key: str) -> dict[str, Any]:
+    value = config.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+# A plugin of this distribution whose hook does nothing for a container, by
+# the hook's code: cgroups' post_start only freezes a container configured
+# "freezer": "FROZEN" (manager.start_frozen); oci_hooks' post_start and
+# post_exit run the poststart and poststop hooks (ocihooks.py); network's
+# post_exit deletes the host interfaces it recorded, then calls each
+# network type's destroy, which the built-in loopback type does not define.
+IDLE_AT_START: dict[str, Callable[[st.State], bool]] = {
+    "cgroups": lambda found: _section(found.config, "cgroups").get("freezer") != "FROZEN",
+    "oci_hooks": lambda found: not _section(found.config, "oci_hooks").get("poststart"),
+}
+IDLE_AT_EXIT: dict[str, Callable[[st.State], bool]] = {
+    "oci_hooks": lambda found: not _section(found.config, "oci_hooks").get("poststop"),
+    "network": lambda found: not found.resources.get("network") and _only_loopback(found.config.get("networks")),
+}
+
+
+def _only_loopback(networks: Any) -> bool:
+    return networks is None or (isinstance(networks, list) and all(
+        isinstance(n, dict) and n.get("type") == "loopback" for n in networks))
+
+
+# What the cgroups plugin records (manager.set_up): a record with any other key goes to the plugin.
+CGROUPS_KEYS = frozenset({"driver", "paths", "created", "inodes", "freeze_file", "frozen", "oom_kill", "failcnt"})
+
+
+def state_dir(g: Globals, id: str) -> str:
     problem = ids.check_id(id)
     if problem:
         raise Failure(problem)
-    return Path(g.root) / id
+    return os.path.join(g.root, id)
 
 
 def read(g: Globals, id: str) -> st.State:
@@ -80,7 +133,7 @@ def cmd_list(g: Globals, opts: dict[str, Any], pos: list[str], tail: list[str]) 
     fmt = opts.get("format") or "table"
     if fmt not in ("table", "json"):
         raise Failure(f"--format: expected table or json, got {fmt!r}")
-    found = [state for _, state in st.list_states(Path(g.root)) if state is not None]
+    found = [state for _, state in st.list_states(g.root) if state is not None]
     if opts.get("quiet"):
         sys.stdout.write("".join(f"{s.id}\n" for s in found))
         return 0
@@ -98,6 +151,8 @@ def cmd_list(g: Globals, opts: dict[str, Any], pos: list[str], tail: list[str]) 
 
 def parse_signal(text: str) -> int:
     """SIGKILL, KILL, kill or 9; one line naming it when it is none."""
+    import signal
+
     if text.isdigit():
         number = int(text)
         if 0 < number < signal.NSIG:
@@ -162,6 +217,8 @@ def _pids_in_pid_namespace(ns: str) -> list[int]:
 
 def _send(pid: int, start: str | None, sig: int) -> None:
     """Signal ``pid`` through a pidfd (with ``start``: only if it is still the process that started then)."""
+    import signal
+
     try:
         pidfd = os.pidfd_open(pid)
     except ProcessLookupError:
@@ -174,6 +231,77 @@ def _send(pid: int, start: str | None, sig: int) -> None:
         pass
     finally:
         os.close(pidfd)
+
+
+# -- start and delete without the plugins ----------------------------------------------------
+
+
+def recorded_hooks(found: st.State, hook: str) -> list[str] | None:
+    """The container's active plugins implementing ``hook``, as create recorded them; None when not recorded."""
+    record = found.resources.get(HOOKS_KEY)
+    names = record.get(hook) if isinstance(record, dict) else None
+    return names if isinstance(names, list) and all(isinstance(n, str) for n in names) else None
+
+
+def start_needs_plugins(found: st.State) -> bool:
+    """True unless create recorded every post_start of the container and each is idle for its config."""
+    names = recorded_hooks(found, "post_start")
+    return names is None or not all(n in IDLE_AT_START and IDLE_AT_START[n](found) for n in names)
+
+
+def cmd_start(g: Globals, opts: dict[str, Any], pos: list[str], tail: list[str]) -> int:
+    id = pos[0]
+    directory = state_dir(g, id)
+    found = st.read_state(directory)
+    if found is None or start_needs_plugins(found):
+        from .commands import cmd_start as start_through_the_engine
+
+        return start_through_the_engine(g, opts, pos, tail)
+    try:
+        with st.Lock(directory):
+            found = st.read_state(directory)
+            if found is None:
+                raise Failure(f"container {id} does not exist")
+            if start_needs_plugins(found):  # made again meanwhile
+                raise st.NoSuchContainer(id)
+            send_start(directory, id, found)
+    except st.NoSuchContainer:
+        from .commands import cmd_start as start_through_the_engine
+
+        return start_through_the_engine(g, opts, pos, tail)
+    return 0
+
+
+def send_start(directory: str, id: str, found: st.State) -> None:
+    """What the engine's Container.start does, its post_start hooks idle: START on the start socket, the exec seen.
+
+    Under the state directory's lock; the same errors as the engine's.
+    """
+    import _socket
+
+    from libcontainer import channel as msg
+    from libcontainer.errors import ContainerError, StateError
+
+    now = st.status(found)
+    if now != st.CREATED:
+        raise StateError(f"cannot start container {id}: it is {now}, not created")
+    path = os.path.join(directory, st.START_SOCKET)
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_SEQPACKET | _socket.SOCK_CLOEXEC)
+    try:
+        sock.connect(path)
+    except OSError:
+        sock.close()
+        raise ContainerError("start", f"container {id}'s process no longer waits for the start") from None
+    os.unlink(path)  # one start only: a second finds no socket, and the status is running
+    chan = msg.Channel(sock, "the container's process")
+    try:
+        chan.send(msg.START)
+        for _ in chan.exec_steps((found.args or ["the command"])[0]):
+            pass  # a blocking socket: each read waits
+    except EOFError:
+        raise ContainerError("exec", f"container {id}'s process ended before it exec'd its command") from None
+    finally:
+        chan.close()
 
 
 def cmd_delete(g: Globals, opts: dict[str, Any], pos: list[str], tail: list[str]) -> int:
@@ -190,6 +318,85 @@ def cmd_delete(g: Globals, opts: dict[str, Any], pos: list[str], tail: list[str]
             st.remove_state(directory)
             return 0
         raise Failure(f"container {id} does not exist")
+    try:
+        with st.Lock(directory):
+            done = delete_without_plugins(directory)
+    except st.NoSuchContainer:
+        done = False  # deleted meanwhile: the engine says so as it always has
+    if done:
+        return 0
     from .commands import delete_container
 
     return delete_container(g, id, force)
+
+
+def delete_without_plugins(directory: str) -> bool:
+    """Under the lock: delete a stopped container whose recorded post_exit hooks need no plugin; False: not done.
+
+    Done only when the first process has ended and every recorded post_exit
+    is idle or the cgroups plugin's with its cgroups empty (then removed as
+    its post_exit removes them); the state goes last, as in the engine.
+    """
+    found = st.read_state(directory)
+    if found is None or st.status(found) != st.STOPPED or st.alive(found.pid, found.start):
+        return False
+    names = recorded_hooks(found, "post_exit")
+    if names is None:
+        return False
+    for name in names:
+        if name == "cgroups":
+            continue
+        if name not in IDLE_AT_EXIT or not IDLE_AT_EXIT[name](found):
+            return False
+    if "cgroups" in names and not remove_cgroups(found.resources.get("cgroups")):
+        return False
+    st.remove_state(directory, found.root if found.publish else None)
+    return True
+
+
+def remove_cgroups(record: Any) -> bool:
+    """The cgroups plugin's post_exit (manager.tear_down) for cgroups with no process left; False: not done.
+
+    As the plugin: nothing recorded, or a recorded directory made again by
+    another container since (its inode changed), is nothing to remove; the
+    container's own directories must go, the parents it created go when no
+    other container uses them.  A process left in one, or a directory that
+    stays, is for the plugin (it kills, waits and reports).
+    """
+    if record is None or (isinstance(record, dict) and not record.get("paths")):
+        return True  # manager.recorded() is None: tear_down does nothing
+    if not isinstance(record, dict) or set(record) - CGROUPS_KEYS:
+        return False
+    inodes, created = record.get("inodes"), record.get("created", [])
+    if not isinstance(inodes, dict) or not inodes or not isinstance(created, list):
+        return False  # recorded before its directories were made: the plugin's to sort out
+    existing = []
+    for directory, inode in inodes.items():
+        try:
+            if os.stat(directory).st_ino != inode:
+                return True  # not ours any more (manager.still_ours)
+        except FileNotFoundError:
+            continue
+        except (OSError, TypeError):
+            return False
+        existing.append(directory)
+    for directory in existing:
+        try:
+            with open(os.path.join(directory, "cgroup.procs"), "rb") as f:
+                if f.read().strip():
+                    return False  # a process left: the plugin kills it
+        except OSError:
+            return False
+    for directory in existing:
+        try:
+            os.rmdir(directory)
+        except FileNotFoundError:
+            pass
+        except OSError:
+            return False
+    for directory in sorted(set(created) - set(inodes), key=len, reverse=True):
+        try:
+            os.rmdir(directory)
+        except OSError:
+            pass  # busy: another container still uses it (the plugin leaves it too)
+    return True
