@@ -1,8 +1,12 @@
 """The OCI rows of issue 17: runtimes with runc's command line side by side, alone and under podman.
 
 ``python -m bench.oci`` (as root; ``--help``) measures each runtime found:
-runc when installed, lcrun as soon as ``.venv/bin/lcrun`` exists, and any
-named with ``--runtime NAME=PATH``.  Rows, each runtime once per round in a
+runc when installed, lcrun, and any named with ``--runtime NAME=PATH``.
+lcrun is measured as a user installs it (README, docs/oci.md): the working
+tree installed by ``scripts/install`` into a fresh virtual environment
+(not editable: its console script starts an interpreter without the
+editable install's import finder), removed afterwards; ``--lcrun editable``
+measures ``.venv/bin/lcrun`` instead.  Rows, each runtime once per round in a
 rotating order after warm-up rounds (as ``bench/run`` does):
 
 ``NAME create+start+wait+delete``
@@ -98,19 +102,36 @@ class OciRuntime:
     path: str
 
 
-def find_runtimes(named: list[str]) -> list[OciRuntime]:
-    """runc if installed, lcrun if the project's venv has it, then each ``NAME=PATH`` (replacing a found one)."""
+def find_runtimes(named: list[str], lcrun: str | None = None) -> list[OciRuntime]:
+    """runc if installed, ``lcrun`` (default: the project's venv's, if any), then each ``NAME=PATH`` (replacing a found one)."""
     found: dict[str, str] = {}
     runc = shutil.which("runc")
     if runc:
         found["runc"] = runc
-    lcrun = REPO / ".venv" / "bin" / "lcrun"
-    if lcrun.exists():
-        found["lcrun"] = str(lcrun)
+    if lcrun is None:
+        editable = REPO / ".venv" / "bin" / "lcrun"
+        lcrun = str(editable) if editable.exists() else None
+    if lcrun:
+        found["lcrun"] = lcrun
     for spec in named:
         name, _, path = spec.partition("=")
         found[name] = path
     return [OciRuntime(name, path) for name, path in found.items()]
+
+
+@contextlib.contextmanager
+def installed_lcrun(progress: Callable[[str], None]):
+    """lcrun as scripts/install installs it, into a fresh venv under /tmp (removed afterwards): its path."""
+    venv = Path(tempfile.mkdtemp(prefix="lcbench-oci-lcrun-"))
+    try:
+        progress(f"installing lcrun with scripts/install into {venv} ...")
+        done = subprocess.run([str(REPO / "scripts" / "install"), str(venv / "venv")], capture_output=True, text=True,
+                              timeout=600)
+        if done.returncode != 0:
+            raise CommandFailed(f"scripts/install failed: {done.stderr.strip()}")
+        yield str(venv / "venv" / "bin" / "lcrun")
+    finally:
+        shutil.rmtree(venv, ignore_errors=True)
 
 
 def row(kind: str, runtime: str) -> str:
@@ -420,17 +441,30 @@ def main(argv: list[str]) -> int:
     p.add_argument("--rounds", type=int, default=30, help="measured rounds (each row once per round)")
     p.add_argument("--warmup", type=int, default=3, help="unmeasured rounds first")
     p.add_argument("--runtime", action="append", default=[], metavar="NAME=PATH",
-                   help="measure this runtime too (repeatable); runc and .venv/bin/lcrun are found by themselves")
+                   help="measure this runtime too (repeatable); runc and lcrun are found by themselves")
+    p.add_argument("--lcrun", choices=("installed", "editable", "none"), default="installed",
+                   help="installed (default): the working tree installed by scripts/install into a fresh venv; "
+                        "editable: .venv/bin/lcrun; none: no lcrun")
     args = p.parse_args(argv)
     if args.rounds < 1 or args.warmup < 0:
         p.error("--rounds must be at least 1, --warmup at least 0")
     if os.geteuid() != 0:
         print("bench.oci: needs root (namespaces, cgroups, runc)", file=sys.stderr)
         return 2
-    runtimes = find_runtimes(args.runtime)
-    results = run(runtimes, args.warmup, args.rounds, lambda m: print(f"bench.oci: {m}", file=sys.stderr, flush=True))
+    def progress(message: str) -> None:
+        print(f"bench.oci: {message}", file=sys.stderr, flush=True)
+
+    with contextlib.ExitStack() as stack:
+        if args.lcrun == "installed":
+            lcrun: str | None = stack.enter_context(installed_lcrun(progress))
+            how = "lcrun installed by scripts/install into a fresh venv (not editable)"
+        else:
+            lcrun = None if args.lcrun == "editable" else ""
+            how = "lcrun of the editable .venv" if args.lcrun == "editable" else "no lcrun"
+        runtimes = find_runtimes(args.runtime, lcrun)
+        results = run(runtimes, args.warmup, args.rounds, progress)
     settings = (f"{args.rounds} measured rounds after {args.warmup} warm-up rounds, rows alternated (rotating order); "
-                f"runtimes: {', '.join(f'{rt.name} ({rt.path})' for rt in runtimes) or 'none'}.")
+                f"runtimes: {', '.join(f'{rt.name} ({rt.path})' for rt in runtimes) or 'none'}; {how}.")
     print(markdown(results, runtimes, settings))
     return 0
 
