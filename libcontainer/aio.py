@@ -255,7 +255,7 @@ async def run(create: Callable[..., Awaitable[AsyncProcess]], args: list[str], *
             await proc.wait()
             out, err = proc.captured()
             raise subprocess.TimeoutExpired(list(args), timeout, output=out, stderr=err) from None
-    result = subprocess.CompletedProcess(list(args), proc.returncode, out, err)
+    result = subprocess.CompletedProcess(args, proc.returncode, out, err)  # as given, as subprocess keeps them
     result.usage = proc.usage
     if check:
         result.check_returncode()

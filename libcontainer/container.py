@@ -271,8 +271,10 @@ class Container:
         without, the caller's child subreaper does (see the module's
         docstring).  ``preserve_fds``: our fds 3..3+N-1 go on to the command.
         """
-        from .stdio import Streams
+        from .stdio import Streams, command_args, environment
 
+        args, env = command_args(args), environment(env)  # checked before anything is made
+        tty = _terminal(tty, stdin, stdout, stderr)
         keeper = detach if keeper is None else keeper
         streams = Streams(stdin, stdout, stderr, text=text)
         opts = Options(tty=tty, detach=detach, env=env, cwd=cwd, user=user, preserve_fds=preserve_fds,
@@ -489,8 +491,10 @@ class Container:
         """``create`` for asyncio: an ``aio.AsyncProcess`` (asyncio streams), made by a keeper process
         while the event loop goes on."""
         from . import aio
-        from .stdio import Streams
+        from .stdio import Streams, command_args, environment
 
+        args, env = command_args(args), environment(env)
+        tty = _terminal(tty, stdin, stdout, stderr)
         streams = Streams(stdin, stdout, stderr)
         opts = Options(tty=tty, env=env, cwd=cwd, user=user, stdio=streams.fds())
         try:
@@ -522,6 +526,11 @@ class Container:
         with; ``stdin``, ``stdout`` and ``stderr`` (fds or files) replace the
         streams it was created with.
         """
+        from .stdio import command_args, environment
+
+        if args is not None:
+            args = command_args(args)
+        env = environment(env)
         overrides = {k: v for k, v in (("args", args), ("env", env), ("cwd", cwd), ("user", user)) if v is not None}
         streams = [x for x in (stdin, stdout, stderr)]
         if any(x is not None for x in streams):
@@ -734,6 +743,10 @@ class Container:
         a delete.  A container deleted meanwhile fails the join (its
         namespaces are gone with PID 1).
         """
+        from .stdio import Streams, command_args, environment
+
+        args, env = command_args(args), environment(env)
+        tty = _terminal(tty, stdin, stdout, stderr)
         try:
             with self._lock():
                 found = self._trusted()
@@ -743,8 +756,6 @@ class Container:
                 entry = host.join_entry(found)
         except st.NoSuchContainer:
             raise NotRunning(self._not_running()) from None
-        from .stdio import Streams
-
         config = Config.from_dict(found.config)
         chan: Channel | None = None
         pids: list[int] = []
@@ -818,7 +829,7 @@ def run_process(create: Callable[..., ContainerProcess], args: list[str], *, inp
             proc.kill()  # PID 1; what it left outside a pid namespace of its own goes at its end (_exit_report)
             proc.wait()
             raise
-    result = subprocess.CompletedProcess(list(args), proc.returncode, out, err)
+    result = subprocess.CompletedProcess(args, proc.returncode, out, err)  # as given, as subprocess keeps them
     result.usage = proc.usage
     if check:
         result.check_returncode()
@@ -888,6 +899,18 @@ def _reap(pid: int) -> None:
         host.waitpid(pid)
     except ChildProcessError:
         pass
+
+
+def _terminal(tty: bool | None, stdin: Any, stdout: Any, stderr: Any) -> bool | None:
+    """Whether a process gets a terminal: streams the caller gives win over the config's ``tty``
+    (its output must reach them); asked for both at once, a ValueError."""
+    given = [name for name, x in (("stdin", stdin), ("stdout", stdout), ("stderr", stderr)) if x is not None]
+    if not given:
+        return tty
+    if tty:
+        raise ValueError(f"tty=True and {given[0]} given: a terminal's streams are its master end "
+                         "(proc.tty_master), not pipes or files")
+    return False
 
 
 def _utc_now() -> str:

@@ -111,15 +111,20 @@ class Pool:
         from .popen import PooledProcess
         from .stdio import Streams
 
-        self._check(args)
+        args, env = self._check(args, env)
         return self._hand_out(self._take(), args, stdin=stdin, stdout=stdout, stderr=stderr, text=text, env=env,
                               cwd=cwd, user=user)
 
-    def _check(self, args: list[str]) -> None:
+    def _check(self, args: Any, env: Any = None) -> tuple[list[str], list[str] | None]:
+        """``args`` and ``env`` as lists, checked before a container is taken; refuses a closed pool."""
+        from .stdio import command_args, environment
+
         if self._closed:
             raise StateError("the pool is closed")
+        args, env = command_args(args), environment(env)
         if not args:
             raise ContainerError("exec", "no command given")
+        return args, env
 
     def _hand_out(self, taken: tuple[Channel, dict[str, Any]], args: list[str], *, stdin: Any, stdout: Any,
                   stderr: Any, text: bool, env: list[str] | None, cwd: str | None, user: str | None) -> Any:
@@ -165,14 +170,14 @@ class Pool:
 
         from .aio import AsyncProcess, readable
 
-        self._check(args)
+        args, env = self._check(args, env)
         if self._alock is None:
             self._alock = asyncio.Lock()
         # One task at a time waits on the pool's fds: the event loop keeps
         # one reader per fd, and a second add_reader would replace the first.
         async with self._alock:
             while not self._ready:
-                self._check(args)
+                self._check(args, env)
                 await readable(*self._waiting_fds())
                 self._collect(block=False)
             taken = self._ready.popleft()
@@ -314,7 +319,9 @@ def helper_main(fd: int) -> None:
         ident = f"{init['id_prefix']}-{os.getpid()}-{count}"
         ours, theirs = Channel.pair()
         box = Container(init["root"], config=box_config, id=ident)
-        opts = Options(detach=False, stdio=[null, null, null], args_at_start=True)
+        # No terminal, whatever the config says: a pool's processes take the
+        # caller's streams at their start (run's capture_output: pipes).
+        opts = Options(tty=False, detach=False, stdio=[null, null, null], args_at_start=True)
         pid = fork_keeper(box, ours, theirs, [], opts)
         keepers.add(pid)
         ours.close()

@@ -101,3 +101,42 @@ class Streams:
                     stream.close()
                 except OSError:
                     pass
+
+
+def command_args(args: Any) -> list[str]:
+    """``args`` as ``subprocess`` takes them without a shell: a sequence of str, bytes or paths,
+    or one program (a str or a path) run with no arguments.  A TypeError names what is wrong."""
+    if isinstance(args, (str, bytes, os.PathLike)):
+        return [os.fsdecode(args)]
+    if isinstance(args, dict) or not hasattr(args, "__iter__"):
+        raise TypeError(f"args must be a list of strings, not {type(args).__name__}")
+    out = []
+    for i, arg in enumerate(args):
+        if not isinstance(arg, (str, bytes, os.PathLike)):
+            raise TypeError(f"args[{i}] must be a str, bytes or path, not {type(arg).__name__}")
+        out.append(os.fsdecode(arg))
+    return out
+
+
+def environment(env: Any) -> list[str] | None:
+    """``env`` as a list of "NAME=value": from a mapping (as ``subprocess`` takes it) or such a list."""
+    if env is None:
+        return None
+    if hasattr(env, "items"):
+        items = list(env.items())
+        for name, value in items:
+            if not isinstance(name, str) or not isinstance(value, str):
+                raise TypeError(f"env[{name!r}]: names and values must be str, not "
+                                f"{type(name if not isinstance(name, str) else value).__name__}")
+            if not name or "=" in name:
+                raise ValueError(f"env: {name!r} is not a variable name (empty or with '=')")
+        return [f"{name}={value}" for name, value in items]
+    if isinstance(env, (str, bytes)) or not hasattr(env, "__iter__"):
+        raise TypeError(f"env must be a mapping or a list of 'NAME=value' strings, not {type(env).__name__}")
+    out = list(env)
+    for i, entry in enumerate(out):
+        if not isinstance(entry, str):
+            raise TypeError(f"env[{i}] must be a 'NAME=value' str, not {type(entry).__name__}")
+        if "=" not in entry[1:]:
+            raise ValueError(f"env[{i}] {entry!r} is not 'NAME=value'")
+    return out

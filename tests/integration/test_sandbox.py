@@ -114,6 +114,20 @@ def test_env_cwd_and_user_replace_the_configs_for_the_call(unchanged):
     assert result.stdout.decode().split("\n") == ["hi there", "/etc", "1000", "1001", ""]
 
 
+def test_env_as_a_mapping_and_args_as_one_program_like_subprocess(unchanged):
+    result = box(unchanged).run(["/bin/sh", "-c", 'echo "$A $B"'], capture_output=True,
+                                env={"A": "one", "B": "two=2", "PATH": "/bin"})
+    assert result.stdout == b"one two=2\n"
+    assert box(unchanged).run(Path("/bin/true")).returncode == 0
+
+
+def test_args_or_env_of_the_wrong_kind_are_refused_before_anything_is_made(unchanged):
+    with pytest.raises(TypeError, match="args must be a list of strings, not int"):
+        box(unchanged).run(5)
+    with pytest.raises(TypeError, match="env must be a mapping"):
+        box(unchanged).run(["/bin/true"], env="A=1")
+
+
 def test_check_raises_called_process_error(unchanged):
     with pytest.raises(subprocess.CalledProcessError) as info:
         box(unchanged).run(["/bin/sh", "-c", "echo why >&2; exit 9"], capture_output=True, check=True)
@@ -235,6 +249,17 @@ def test_a_terminal_is_the_callers_to_read(unchanged):
             seen += proc.tty.read(4096)
         assert proc.wait(timeout=10) == 0
     assert b"/dev/pts/" in seen or b"/dev/console" in seen
+
+
+def test_a_terminal_config_with_captured_output_gives_the_output(unchanged):
+    """The caller's pipes win over the config's "tty": true (its twin: asked for both, refused)."""
+    result = box(unchanged, tty=True).run(["/bin/sh", "-c", "echo out; echo err >&2"], capture_output=True)
+    assert (result.stdout, result.stderr) == (b"out\n", b"err\n")
+
+
+def test_a_terminal_asked_for_with_pipes_is_refused_before_anything_is_made(unchanged):
+    with pytest.raises(ValueError, match="tty=True and stdout given"):
+        box(unchanged).run(["/bin/echo", "x"], tty=True, capture_output=True)
 
 
 # -- many containers from one image ------------------------------------------------------------------
