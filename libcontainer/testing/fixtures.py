@@ -173,6 +173,19 @@ def _yaml(doc: dict[str, Any]) -> str:
     return yaml.safe_dump(doc, sort_keys=True)
 
 
+def tree_digest(root: Path) -> str:
+    """Every path, mode and content under ``root``: any write to a shared image shows."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*")):
+        st = path.lstat()
+        digest.update(f"{path.relative_to(root)} {st.st_mode}\n".encode())
+        if path.is_file() and not path.is_symlink():
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
 def copy_rootfs(template: Path, dest: Path) -> Path:
     shutil.copytree(template, dest, symlinks=True)
     return dest

@@ -8,7 +8,6 @@ and nothing of any container is left once its call returns.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import os
 import subprocess
@@ -19,22 +18,11 @@ import pytest
 
 from libcontainer import Container
 from libcontainer.errors import ConfigError, ContainerError
-from libcontainer.testing.fixtures import DEFAULT_ENV, SAMPLE_NAMESPACES, copy_rootfs
+from libcontainer.testing.fixtures import DEFAULT_ENV, SAMPLE_NAMESPACES, copy_rootfs, tree_digest
 
 pytestmark = pytest.mark.privileged
 
 CONFIG = {"namespaces": dict(SAMPLE_NAMESPACES), "environment": list(DEFAULT_ENV), "hostname": "sandbox"}
-
-
-def image_digest(image: Path) -> str:
-    """Every path, mode and content under the image: any write shows."""
-    digest = hashlib.sha256()
-    for path in sorted(image.rglob("*")):
-        st = path.lstat()
-        digest.update(f"{path.relative_to(image)} {st.st_mode}\n".encode())
-        if path.is_file() and not path.is_symlink():
-            digest.update(path.read_bytes())
-    return digest.hexdigest()
 
 
 @pytest.fixture(scope="module")
@@ -54,10 +42,10 @@ def states_of(image: Path) -> list[str]:
 @pytest.fixture
 def unchanged(image: Path):
     """The image is never written, and no container state is left, by the test."""
-    before = image_digest(image)
+    before = tree_digest(image)
     assert states_of(image) == []
     yield image
-    assert image_digest(image) == before
+    assert tree_digest(image) == before
     assert states_of(image) == []
 
 
