@@ -506,6 +506,10 @@ def _switch_user(ctx: ContainerContext, hooks: Hooks) -> None:
     sysc = ctx.syscalls
     with Step("user"):
         user = resolve_user(ctx.process.user, additional_gids=ctx.config.additional_gids)
+        if not any(e.startswith("HOME=") for e in ctx.process.env):
+            # The user's home from passwd when the environment names none, as
+            # runc and login(1) do: many programs need HOME and fail without it.
+            ctx.process.env.append(f"HOME={user.home}")
         set_umask(ctx.config.umask)
         # Nothing of the caller's inheritable or ambient sets passes into the
         # container: a plugin's post_user raises what the config asks for

@@ -90,6 +90,13 @@ def test_the_command_env_cwd_and_user_are_chosen_at_run(unchanged):
     assert result.stdout == b"chosen now\n/etc\n1000\n"
 
 
+def test_home_from_passwd_for_the_user_chosen_at_run(unchanged):
+    with Pool(unchanged, size=1) as pool:
+        result = pool.run(["/bin/sh", "-c", 'echo "$HOME"'], capture_output=True, env={"PATH": "/bin"},
+                          user="user")
+    assert result.stdout == b"/home/user\n"
+
+
 def test_input_timeout_and_check_as_subprocess(unchanged):
     with Pool(unchanged, size=1) as pool:
         assert pool.run(["/bin/cat"], input=b"fed", capture_output=True).stdout == b"fed"

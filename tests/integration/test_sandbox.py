@@ -116,6 +116,14 @@ def test_args_or_env_of_the_wrong_kind_are_refused_before_anything_is_made(uncha
         box(unchanged).run(["/bin/true"], env="A=1")
 
 
+def test_home_comes_from_passwd_unless_the_environment_names_one(unchanged):
+    """As runc: without HOME in the environment, the user's home directory from /etc/passwd."""
+    script = ["/bin/sh", "-c", 'echo "$HOME"']
+    assert box(unchanged).run(script, capture_output=True, env=["PATH=/bin"], user="user").stdout == b"/home/user\n"
+    assert box(unchanged).run(script, capture_output=True, env=["PATH=/bin"]).stdout == b"/root\n"
+    assert box(unchanged).run(script, capture_output=True, env=["HOME=/x"], user="user").stdout == b"/x\n"
+
+
 def test_check_raises_called_process_error(unchanged):
     with pytest.raises(subprocess.CalledProcessError) as info:
         box(unchanged).run(["/bin/sh", "-c", "echo why >&2; exit 9"], capture_output=True, check=True)
