@@ -133,8 +133,10 @@ def attack(venv: Path, bundle: Path, how: str, protected: bool) -> tuple[str, in
         call("run", "--detach", "--bundle", str(bundle), "c1", argv=plain)
         pid_file = bundle.parent / "exec.pid"
         call("exec", "--detach", "--pid-file", str(pid_file), "c1", "/bin/evil")
-        return out_file.read_text(), wait_child(int(pid_file.read_text()))
-    return out_file.read_text(), wait_child(int(pid_file.read_text()))
+        status = wait_child(int(pid_file.read_text()))  # the attack's output is whole once it has ended
+        return out_file.read_text(), status
+    status = wait_child(int(pid_file.read_text()))
+    return out_file.read_text(), status
 
 
 def wait_child(pid: int, timeout: float = 30) -> int:
