@@ -119,6 +119,7 @@ def keep(box: Container, chan: Channel, args: list[str], opts: Options) -> None:
         except Exception as e:  # noqa: BLE001 - a config or state error, told to the caller
             chan.send_error("create", str(e))
             return
+        held = _hold_namespaces(proc.pid)
         try:
             chan.send(CREATED, fds=[proc.tty_master] if proc.tty_master is not None else None, pid=proc.pid,
                       id=box.id)
@@ -128,7 +129,7 @@ def keep(box: Container, chan: Channel, args: list[str], opts: Options) -> None:
             os.close(proc.tty_master)
             proc.tty_master = None
         _quiet_stdio()
-        proc.on_ended = lambda p: _tell_the_end(chan, p)
+        proc.on_ended = lambda p: _tell_the_end(chan, p, held)
         _wait(proc, chan, detach)
     except BaseException:  # noqa: BLE001 - a keeper never unwinds into the caller's code
         code = 125
@@ -136,7 +137,27 @@ def keep(box: Container, chan: Channel, args: list[str], opts: Options) -> None:
         os._exit(code)
 
 
-def _tell_the_end(chan: Channel, proc: ContainerProcess) -> None:
+def _hold_namespaces(pid: int) -> list[int]:
+    """fds of the container's namespaces, held until its end is told.
+
+    The kernel frees a namespace with its last reference; when that is the
+    exiting PID 1's, the freeing (for a mount namespace: unmounting the
+    whole tree, the layer's overlay included) happens in its exit, before
+    the parent is told (do_exit: exit_task_namespaces comes before
+    exit_notify).  Held here, that work moves after EXITED, off the caller's
+    wait (_tell_the_end lets them go, before the teardown needs the mounts
+    gone).
+    """
+    held = []
+    for ns in ("mnt", "ipc", "uts", "net"):
+        try:
+            held.append(os.open(f"/proc/{pid}/ns/{ns}", os.O_RDONLY | os.O_CLOEXEC))
+        except OSError:
+            pass  # gone already, or not ours to open: its end is told a little later, no more
+    return held
+
+
+def _tell_the_end(chan: Channel, proc: ContainerProcess, held: list[int]) -> None:
     """EXITED to the caller, before the teardown; the caller sees our EOF once it is done."""
     usage = proc.usage
     try:
@@ -145,6 +166,10 @@ def _tell_the_end(chan: Channel, proc: ContainerProcess) -> None:
                          "oom_killed": usage.oom_killed} if usage else None)
     except ContainerError:
         pass  # the caller is gone
+    finally:
+        for fd in held:
+            os.close(fd)  # the last reference: the kernel frees the namespace now
+        held.clear()
 
 
 def _quiet_stdio() -> None:
