@@ -56,7 +56,7 @@ _CONSOLE = (("--console-socket",), "console_socket", "value",
             "a unix socket to send the terminal's master end to (runc-docs/terminals.md)")
 _PRESERVE = (("--preserve-fds",), "preserve_fds", "value", "pass N more fds (3..3+N-1) to the process")
 _NO_PIVOT = (("--no-pivot",), "no_pivot", "flag", "MS_MOVE and chroot instead of pivot_root")
-_KEYRING = (("--no-new-keyring",), "no_new_keyring", "flag", "refused: every container gets a session keyring")
+_KEYRING = (("--no-new-keyring",), "no_new_keyring", "flag", "keep the session keyring lcrun has, not a new one")
 _FORMAT = (("--format", "-f"), "format", "value", "table or json (default table)")
 
 

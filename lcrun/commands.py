@@ -105,8 +105,6 @@ def _int(opts: dict[str, Any], key: str, flag: str) -> int:
 def create_container(g: Globals, opts: dict[str, Any], id: str, foreground: bool = False) -> tuple[Any, Any, Any]:
     """``create``: the container made and its process waiting; (Container, ContainerProcess, Extras)."""
     directory = state_dir(g, id)
-    if opts.get("no_new_keyring"):
-        raise Failure("--no-new-keyring: not supported by lcrun (every container gets a session keyring of its own)")
     preserve = _int(opts, "preserve_fds", "--preserve-fds")
     bundle = os.path.abspath(str(opts.get("bundle") or "."))
     socket_path = opts.get("console_socket")
@@ -121,6 +119,8 @@ def create_container(g: Globals, opts: dict[str, Any], id: str, foreground: bool
         config, extras = load_bundle(bundle, id)
         if opts.get("no_pivot"):
             config.no_pivot_root = True
+        if opts.get("no_new_keyring"):
+            config.no_new_keyring = True
         process = extras.process
         if process.terminal and sock is None and not foreground:
             raise Failure("process.terminal is true: its terminal needs --console-socket (or a foreground run)")

@@ -18,7 +18,7 @@ from .records import record
 CORE_KEYS = (
     "hostname", "rootfs", "readonly_fs", "no_pivot_root", "user", "working_dir", "environment", "init",
     "tty", "context", "mounts", "device_nodes", "default_mounts", "masked_paths", "readonly_paths",
-    "rootfs_propagation", "domainname", "umask", "additional_gids",
+    "rootfs_propagation", "domainname", "umask", "additional_gids", "no_new_keyring",
 )
 
 
@@ -80,6 +80,7 @@ class Config:
     rootfs: str | None = None  # root filesystem; default: the container's directory
     readonly_fs: bool | None = None  # mount the root read-only (bind mounts keep their mode)
     no_pivot_root: bool | None = None  # MS_MOVE + chroot instead of pivot_root (for ramfs roots)
+    no_new_keyring: bool | None = None  # keep the session keyring it inherits (runc's --no-new-keyring)
     user: str | None = None  # "name", "uid", "uid:gid" or "name:group", looked up in the rootfs
     working_dir: str | None = None  # absolute path inside the container; default "/"
     environment: list[str] | None = None  # exactly the process's environment, "KEY=value"

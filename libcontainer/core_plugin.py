@@ -223,6 +223,8 @@ CORE_SCHEMA: dict[str, Any] = {
     "rootfs": {**_PATH, "description": "The root filesystem; default: the container's directory."},
     "readonly_fs": {"type": "boolean", "description": "Mount the root filesystem read-only."},
     "no_pivot_root": {"type": "boolean", "description": "Use MS_MOVE and chroot instead of pivot_root (ramfs roots)."},
+    "no_new_keyring": {"type": "boolean",
+                       "description": "Keep the inherited session keyring instead of a new one of the container's own."},
     "user": {
         "type": "string",
         "format": "user",

@@ -494,7 +494,9 @@ def exec_command(stub: int, start: Channel, path: str, args: list[str], env: dic
 
 def _new_session_keyring(ctx: ContainerContext) -> None:
     # A session keyring of its own, so the container cannot read the host's
-    # keys through the inherited one (as runc does).
+    # keys through the inherited one (as runc does), unless the config keeps it.
+    if ctx.config.no_new_keyring:
+        return
     try:
         ctx.syscalls.join_session_keyring(f"_ses.{ctx.id}"[:64])
     except SyscallError as e:

@@ -415,3 +415,23 @@ def test_next_command_kills_a_pid_1_whose_nsinit_is_gone(container):
     finally:
         p.send_signal(signal.SIGKILL)
         p.wait()
+
+
+@pytest.mark.parametrize("keep", [False, True])
+def test_a_container_gets_a_session_keyring_of_its_own_unless_the_config_keeps_the_callers(container, keep):
+    """The twin pair: a key only its possessors see is visible inside only with no_new_keyring."""
+    from libcontainer.testing.fixtures import nsinit_command
+    import sys
+    from pathlib import Path
+
+    KEY = "lctest-possessed-key"
+
+    def possessing_a_key(argv):
+        return [sys.executable, str(Path(__file__).parents[1] / "possess_key.py"), KEY, *argv]
+
+    container.write_config(no_new_keyring=keep)
+    r = subprocess.run(possessing_a_key(nsinit_command() + ["exec", "cat", "/proc/keys"]), cwd=container.path,
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert "keyring" in r.stdout  # /proc/keys read: the container's own keyrings at least
+    assert (KEY in r.stdout) is keep

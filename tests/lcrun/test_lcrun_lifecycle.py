@@ -262,3 +262,24 @@ def test_list_shows_every_container_with_its_status(lcrun, make):
         pid = lcrun.state(id)["pid"]
         assert lcrun("delete", "--force", id).returncode == 0
         assert wait_child(pid) == 137
+
+
+@pytest.mark.parametrize("flag", [[], ["--no-new-keyring"]])
+def test_no_new_keyring_keeps_lcruns_session_keyring(lcrun, make, flag):
+    """A key only its possessors see: inside only with --no-new-keyring (the twin: without, a keyring of its own)."""
+    import sys
+    from pathlib import Path
+
+    KEY = "lctest-possessed-key"
+
+    def possessing_a_key(argv):
+        return [sys.executable, str(Path(__file__).parents[1] / "possess_key.py"), KEY, *argv]
+
+    doc = bundle_doc(["/bin/cat", "/proc/keys"])
+    doc["linux"]["maskedPaths"].remove("/proc/keys")  # lcrun spec masks it, as runc spec does
+    bundle = make(doc)
+    r = subprocess.run(possessing_a_key(LCRUN + ["--root", str(lcrun.root), "run", *flag, "--bundle", str(bundle),
+                                                 "k1"]), capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert "keyring" in r.stdout  # /proc/keys read: the container's own keyrings at least
+    assert (KEY in r.stdout) is bool(flag)
