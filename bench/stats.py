@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 
 def percentile(samples: list[float], p: float) -> float:
@@ -35,3 +36,31 @@ class Summary:
         if other is None or not other.samples or not self.samples or other.median == 0:
             return None
         return self.median / other.median
+
+
+def rotating_rounds(steps: list[tuple[str, Callable[[], list[float] | float]]], warmup: int, rounds: int,
+                    errors: tuple[type[BaseException], ...], failed: Callable[[str, BaseException], None],
+                    progress: Callable[[int], None]) -> dict[str, list[float]]:
+    """Each step once per round in a rotating order, ``warmup`` unmeasured rounds first: the samples by name.
+
+    A step returns one sample or a list of them.  A step raising one of
+    ``errors`` is dropped for the rest of the run (``failed(name, error)``);
+    ``progress(round)`` after each round, from 1.
+    """
+    samples: dict[str, list[float]] = {name: [] for name, _ in steps}
+    live = set(samples)
+    for r in range(warmup + rounds):
+        shift = r % len(steps)
+        for name, step in steps[shift:] + steps[:shift]:
+            if name not in live:
+                continue
+            try:
+                got = step()
+            except errors as e:
+                live.discard(name)
+                failed(name, e)
+                continue
+            if r >= warmup:
+                samples[name] += got if isinstance(got, list) else [got]
+        progress(r + 1)
+    return samples
