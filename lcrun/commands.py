@@ -435,11 +435,23 @@ def stats_event(box: Container) -> dict[str, Any]:
     return {"type": "stats", "id": box.id, "data": data}
 
 
+def _oom_kills(box: Container) -> int | None:
+    """How many processes the memory limit's OOM killer took in the container so far (None: not known)."""
+    try:
+        memory = (box.stats() or {}).get("memory") or {}
+    except Exception:  # noqa: BLE001 - stopped meanwhile, or no cgroups: no count
+        return None
+    return memory.get("oom_kill")
+
+
 def cmd_events(g: Globals, opts: dict[str, Any], pos: list[str], tail: list[str]) -> int:
+    """runc's events: a stats event every interval (once with --stats), and an oom event, as runc
+    prints it, each time the memory cgroup's OOM killer takes a process (polled every 0.2 s)."""
     import time
 
     interval = parse_duration(str(opts.get("interval") or "5s"))
     box = _running(g, pos[0])
+    oom_seen = _oom_kills(box) or 0
     while True:
         try:
             event = stats_event(box)
@@ -451,8 +463,7 @@ def cmd_events(g: Globals, opts: dict[str, Any], pos: list[str], tail: list[str]
             if isinstance(e, NotRunning):
                 return 0
             raise
-        sys.stdout.write(json.dumps(event) + "\n")
-        sys.stdout.flush()
+        _emit(event)
         if opts.get("stats"):
             return 0
         deadline = time.monotonic() + interval
@@ -460,7 +471,16 @@ def cmd_events(g: Globals, opts: dict[str, Any], pos: list[str], tail: list[str]
             found = st.read_state(Path(g.root) / box.id)
             if found is None or st.status(found) not in (st.CREATED, st.RUNNING):
                 return 0
+            kills = _oom_kills(box)
+            if kills is not None and kills > oom_seen:
+                oom_seen = kills
+                _emit({"type": "oom", "id": box.id})
             time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
+
+
+def _emit(event: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(event) + "\n")
+    sys.stdout.flush()
 
 
 # runc update's flags -> the cgroups plugin's keys.

@@ -247,6 +247,24 @@ def test_events_ends_when_the_container_stops(lcrun, make):
     assert lcrun("delete", "c1").returncode == 0
 
 
+@pytest.mark.parametrize("hog", [True, False])
+def test_events_tells_of_an_oom_kill(lcrun, make, hog):
+    """A child that outgrows the memory limit is killed: an oom event; the twin, without the hog, has none."""
+    grow = "(x=xxxxxxxxxxxxxxxx; while true; do x=$x$x; done); " if hog else ""
+    limit = 16 * 1024 * 1024
+    bundle = make(with_cgroup(bundle_doc(["/bin/sh", "-c", f"sleep 0.5; {grow}sleep 1.5"]), cgroup_path("c1"),
+                              memory={"limit": limit, "swap": limit}))
+    assert lcrun("run", "-d", "--bundle", str(bundle), "c1").returncode == 0
+    pid = lcrun.state("c1")["pid"]
+    r = lcrun("events", "--interval", "10s", "c1", timeout=30)
+    assert r.returncode == 0, r.stderr
+    events = [json.loads(line) for line in r.stdout.splitlines()]
+    assert events[0]["type"] == "stats"
+    assert [e for e in events if e["type"] == "oom"] == ([{"type": "oom", "id": "c1"}] if hog else [])
+    assert wait_child(pid) == 0
+    assert lcrun("delete", "c1").returncode == 0
+
+
 # -- the runtime's state root ---------------------------------------------------------------
 
 
