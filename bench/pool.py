@@ -184,8 +184,12 @@ def burst_calls(pool: Any, count: int) -> list[float]:
     return [timed_run(pool) for _ in range(count)]
 
 
-def pool_rate(pool: Any, count: int, in_flight: int) -> float:
-    """/bin/true per second through ``pool.arun``, ``in_flight`` at a time from one event loop."""
+def pool_rate(pool: Any, loop: asyncio.AbstractEventLoop, count: int, in_flight: int) -> float:
+    """/bin/true per second through ``pool.arun``, ``in_flight`` at a time from ``loop``.
+
+    One event loop for the pool's life, as a server has: the Pool keeps an
+    asyncio.Lock made in the first loop that uses it, and refuses another.
+    """
     async def main() -> None:
         left = count
 
@@ -202,7 +206,7 @@ def pool_rate(pool: Any, count: int, in_flight: int) -> float:
     wait_full(pool)
     start = time.perf_counter()
     with deadline(TIMEOUT):
-        asyncio.run(main())
+        loop.run_until_complete(main())
     return count / (time.perf_counter() - start)
 
 
@@ -339,7 +343,10 @@ def alternate(steps: list[tuple[str, Callable[[], list[float] | float]]], warmup
     def done(r: int) -> None:
         progress(f"{what} round {r}/{warmup + rounds}{'' if r > warmup else ' (warm-up)'}")
 
-    samples = rotating_rounds(steps, warmup, rounds, (CommandFailed, OSError, ValueError, TimeoutError), failed, done)
+    from libcontainer.errors import LibcontainerError
+
+    errors = (CommandFailed, LibcontainerError, OSError, RuntimeError, ValueError, TimeoutError)
+    samples = rotating_rounds(steps, warmup, rounds, errors, failed, done)
     for name, got in samples.items():
         if got:
             store[name] = Summary(name, got)
@@ -364,6 +371,7 @@ def run(tools: Tools, s: Settings, progress: Callable[[str], None]) -> PoolResul
     results = PoolResults()
     ws = Workspace(Path(tempfile.mkdtemp(prefix="lcbench-pool-")))
     pool = None
+    loop = asyncio.new_event_loop()
     try:
         build_busybox_rootfs(ws.rootfs)
         config = nsinit_config(ws.rootfs, cgroups=True)
@@ -377,7 +385,7 @@ def run(tools: Tools, s: Settings, progress: Callable[[str], None]) -> PoolResul
             (EXIT_NS, lambda: exit_time(True)),
             (EXIT_PLAIN, lambda: exit_time(False)),
         ]
-        rates: list[tuple[str, Callable[[], Any]]] = [(POOL_RATE, lambda: pool_rate(pool, s.rate_count, s.size))]
+        rates: list[tuple[str, Callable[[], Any]]] = [(POOL_RATE, lambda: pool_rate(pool, loop, s.rate_count, s.size))]
         if tools.runc:
             runc_argv = ws.runc(tools.runc, "run", "--bundle", str(ws.runc_run), RUNC_RUN_ID)
             runc_argv2 = ws.runc(tools.runc, "run", "--bundle", str(second), RUNC_PAR_ID)
@@ -404,6 +412,7 @@ def run(tools: Tools, s: Settings, progress: Callable[[str], None]) -> PoolResul
     finally:
         if pool is not None:
             pool.close()
+        loop.close()
         results.notes += clean_up(ws, tools)
     return results
 

@@ -21,7 +21,7 @@ from bench.workloads import CGROUP_PARENT, RUNC_CGROUP_PARENT, Tools
 
 pytestmark = pytest.mark.privileged
 
-QUICK = bench_pool.Settings(size=2, warmup=0, rounds=2, warm=1, burst=3, rate_rounds=1, rate_count=6, runc_count=3,
+QUICK = bench_pool.Settings(size=2, warmup=0, rounds=2, warm=1, burst=3, rate_rounds=2, rate_count=6, runc_count=3,
                             growth=55)
 
 
