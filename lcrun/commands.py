@@ -275,6 +275,9 @@ def cmd_exec(g: Globals, opts: dict[str, Any], pos: list[str], tail: list[str]) 
         user_spec = f"{process.user.uid}:{process.user.gid}"
         size = process.console_size
         _check_privileges(config, keys.get("capability_sets"), bool(keys.get("no_new_privileges")))
+        if sorted(process.user.additional_gids) != sorted(config.additional_gids or ()):
+            raise Failure("exec: process.user.additionalGids other than the container's: not supported by lcrun "
+                          "(a joined process gets the container's supplementary groups)")
     else:
         if not tail:
             raise UsageError("exec needs a command after the id (or --process FILE)")
