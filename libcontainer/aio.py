@@ -237,14 +237,9 @@ async def run(create: Callable[..., Awaitable[AsyncProcess]], args: list[str], *
 
     if text:
         raise ValueError("text must be False: asyncio's processes are bytes only")
-    if capture_output:
-        if stdout is not None or stderr is not None:
-            raise ValueError("stdout and stderr arguments may not be used with capture_output.")
-        stdout = stderr = subprocess.PIPE
-    if input is not None:
-        if stdin is not None:
-            raise ValueError("stdin and input arguments may not both be used.")
-        stdin = subprocess.PIPE
+    from .stdio import run_streams
+
+    stdin, stdout, stderr = run_streams(input, capture_output, stdin, stdout, stderr)
     proc = await create(stdin=stdin, stdout=stdout, stderr=stderr)
     async with proc:
         await proc.start()

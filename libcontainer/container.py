@@ -813,14 +813,9 @@ def run_process(create: Callable[..., ContainerProcess], args: list[str], *, inp
     """subprocess.run's contract over a process ``create(stdin=, stdout=, stderr=)`` makes (a container's first)."""
     import subprocess
 
-    if capture_output:
-        if stdout is not None or stderr is not None:
-            raise ValueError("stdout and stderr arguments may not be used with capture_output.")
-        stdout = stderr = subprocess.PIPE
-    if input is not None:
-        if stdin is not None:
-            raise ValueError("stdin and input arguments may not both be used.")
-        stdin = subprocess.PIPE
+    from .stdio import run_streams
+
+    stdin, stdout, stderr = run_streams(input, capture_output, stdin, stdout, stderr)
     with create(stdin=stdin, stdout=stdout, stderr=stderr) as proc:
         proc.start()
         try:

@@ -89,6 +89,7 @@ class Pool:
         self._creating: list[Channel] = []  # keepers that have not said CREATED yet
         self._closed = False
         self._alock: Any = None  # asyncio.Lock of acreate, made in the event loop that first needs it
+        self._alock_loop: Any = None  # that event loop
         Container.remove_stale(self.prefix)  # what a pool killed earlier left
         self._helper, self._helper_pid = _start_helper()
         try:
@@ -171,8 +172,11 @@ class Pool:
         from .aio import AsyncProcess, readable
 
         args, env = self._check(args, env)
-        if self._alock is None:
-            self._alock = asyncio.Lock()
+        loop = asyncio.get_running_loop()
+        if self._alock is None or self._alock_loop is not loop:
+            # A lock belongs to the event loop it was first used in: a later
+            # asyncio.run on the same pool gets one of its own.
+            self._alock, self._alock_loop = asyncio.Lock(), loop
         # One task at a time waits on the pool's fds: the event loop keeps
         # one reader per fd, and a second add_reader would replace the first.
         async with self._alock:
@@ -309,6 +313,8 @@ def helper_main(fd: int) -> None:
     count = 0
     null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
     while True:
+        while keepers and not select.select([caller.fileno()], [], [], 1.0)[0]:
+            _reap_keepers(keepers)  # idle: the keepers that have ended are no zombies for long
         try:
             message = caller.recv(MORE, CLOSE)
         except (EOFError, LibcontainerError):

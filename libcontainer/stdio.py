@@ -140,3 +140,16 @@ def environment(env: Any) -> list[str] | None:
         if "=" not in entry[1:]:
             raise ValueError(f"env[{i}] {entry!r} is not 'NAME=value'")
     return out
+
+
+def run_streams(input: Any, capture_output: bool, stdin: Any, stdout: Any, stderr: Any) -> tuple[Any, Any, Any]:
+    """subprocess.run's ``input`` and ``capture_output`` as the three streams, with its errors for a clash."""
+    if capture_output:
+        if stdout is not None or stderr is not None:
+            raise ValueError("stdout and stderr arguments may not be used with capture_output.")
+        stdout = stderr = PIPE
+    if input is not None:
+        if stdin is not None:
+            raise ValueError("stdin and input arguments may not both be used.")
+        stdin = PIPE
+    return stdin, stdout, stderr

@@ -173,6 +173,13 @@ def _yaml(doc: dict[str, Any]) -> str:
     return yaml.safe_dump(doc, sort_keys=True)
 
 
+def image_with_config(template: Path, dest: Path, config: dict) -> Path:
+    """A copy of the rootfs ``template`` at ``dest`` with ``config`` as its container.json: an image."""
+    root = copy_rootfs(template, dest)
+    (root / "container.json").write_text(json.dumps(config))
+    return root
+
+
 def tree_digest(root: Path) -> str:
     """Every path, mode and content under ``root``: any write to a shared image shows."""
     import hashlib

@@ -19,7 +19,7 @@ import pytest
 
 from libcontainer import Container, Pool
 from libcontainer.errors import ConfigError
-from libcontainer.testing.fixtures import DEFAULT_ENV, SAMPLE_NAMESPACES, copy_rootfs, tree_digest
+from libcontainer.testing.fixtures import DEFAULT_ENV, SAMPLE_NAMESPACES, image_with_config, tree_digest
 
 pytestmark = pytest.mark.privileged
 
@@ -28,9 +28,7 @@ CONFIG = {"namespaces": dict(SAMPLE_NAMESPACES), "environment": list(DEFAULT_ENV
 
 @pytest.fixture(scope="module")
 def image(rootfs_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = copy_rootfs(rootfs_template, tmp_path_factory.mktemp("pool") / "image")
-    (root / "container.json").write_text(json.dumps(CONFIG))
-    return root
+    return image_with_config(rootfs_template, tmp_path_factory.mktemp("pool") / "image", CONFIG)
 
 
 def pool_states(image: Path) -> list[str]:
@@ -176,6 +174,16 @@ def test_arun_many_at_once(unchanged):
     assert [r.stdout for r in results] == [f"{i}\n".encode() for i in range(6)]
 
 
+def test_arun_in_one_event_loop_then_another(unchanged):
+    """asyncio.run twice on one pool: each event loop gets its own wait (an asyncio.Lock is bound to one)."""
+    async def three(pool):  # more than the pool holds: the calls wait on each other
+        return [r.returncode for r in await asyncio.gather(*(pool.arun(["/bin/true"]) for _ in range(3)))]
+
+    with Pool(unchanged, size=1) as pool:
+        for _ in range(2):
+            assert asyncio.run(three(pool)) == [0, 0, 0]
+
+
 def open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
@@ -310,7 +318,8 @@ def test_a_terminal_config_captures_through_the_pool(image, unchanged):
 def test_sigint_to_the_callers_group_does_not_reach_the_helper(unchanged):
     """The helper is in a session of its own: a Ctrl-C is the caller's to act on."""
     with Pool(unchanged, size=1) as pool:
-        pool.run(["/bin/true"])
+        for _ in range(3):
+            pool.run(["/bin/true"])
         helper = pool._helper_pid
         assert os.getsid(helper) != os.getsid(0)
         assert os.getpgid(helper) != os.getpgid(0)

@@ -18,7 +18,7 @@ import pytest
 
 from libcontainer import Container
 from libcontainer.errors import ConfigError, ContainerError
-from libcontainer.testing.fixtures import DEFAULT_ENV, SAMPLE_NAMESPACES, copy_rootfs, tree_digest
+from libcontainer.testing.fixtures import DEFAULT_ENV, SAMPLE_NAMESPACES, image_with_config, tree_digest
 
 pytestmark = pytest.mark.privileged
 
@@ -27,9 +27,7 @@ CONFIG = {"namespaces": dict(SAMPLE_NAMESPACES), "environment": list(DEFAULT_ENV
 
 @pytest.fixture(scope="module")
 def image(rootfs_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = copy_rootfs(rootfs_template, tmp_path_factory.mktemp("sandbox") / "image")
-    (root / "container.json").write_text(json.dumps(CONFIG))
-    return root
+    return image_with_config(rootfs_template, tmp_path_factory.mktemp("sandbox") / "image", CONFIG)
 
 
 def states_of(image: Path) -> list[str]:
