@@ -54,6 +54,15 @@ def test_installed_nsinit_is_on_the_path_and_shows_its_help(venv):
 
 
 @pytest.mark.slow
+def test_installed_console_scripts_import_nothing_before_their_main(venv):
+    """pip before 23.3 wrote launchers that import re (~5 ms a start): scripts/install upgrades pip first."""
+    for name in ("nsinit", "lcrun"):
+        script = (venv / "bin" / name).read_text()
+        assert "import re" not in script, script
+        assert f"from {name}" in script
+
+
+@pytest.mark.slow
 def test_installed_nsinit_lists_the_builtin_plugins(venv):
     r = nsinit(venv, "plugins")
     assert r.returncode == 0, r.stderr
