@@ -275,9 +275,7 @@ def cmd_exec(g: Globals, opts: dict[str, Any], pos: list[str], tail: list[str]) 
         user_spec = f"{process.user.uid}:{process.user.gid}"
         size = process.console_size
         _check_privileges(config, keys.get("capability_sets"), bool(keys.get("no_new_privileges")))
-        if sorted(process.user.additional_gids) != sorted(config.additional_gids or ()):
-            raise Failure("exec: process.user.additionalGids other than the container's: not supported by lcrun "
-                          "(a joined process gets the container's supplementary groups)")
+        gids = list(process.user.additional_gids)
     else:
         if not tail:
             raise UsageError("exec needs a command after the id (or --process FILE)")
@@ -285,6 +283,7 @@ def cmd_exec(g: Globals, opts: dict[str, Any], pos: list[str], tail: list[str]) 
         env = _merged_env(config.env, list(opts.get("env") or []))  # type: ignore[arg-type]
         cwd = str(opts.get("cwd") or config.cwd)
         user_spec = str(opts["user"]) if opts.get("user") else None
+        gids = None
         tty = bool(opts.get("tty"))
         _check_privileges(config, {"bounding": [c.upper() if c.upper().startswith("CAP_") else "CAP_" + c.upper()
                                                 for c in opts.get("cap") or []]},  # type: ignore[union-attr]
@@ -302,7 +301,7 @@ def cmd_exec(g: Globals, opts: dict[str, Any], pos: list[str], tail: list[str]) 
         raise Failure(f"container {id} is paused: resume it first")
     try:
         proc = box.join(args, tty=tty, detach=detach, env=env, cwd=cwd, user=user_spec,
-                        preserve_fds=_int(opts, "preserve_fds", "--preserve-fds"))
+                        preserve_fds=_int(opts, "preserve_fds", "--preserve-fds"), additional_gids=gids)
         try:
             if proc.tty_master is not None:
                 from .console import send_master, set_size

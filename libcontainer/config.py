@@ -83,7 +83,7 @@ class Config:
     no_new_keyring: bool | None = None  # keep the session keyring it inherits (runc's --no-new-keyring)
     user: str | None = None  # "name", "uid", "uid:gid" or "name:group", looked up in the rootfs
     working_dir: str | None = None  # absolute path inside the container; default "/"
-    environment: list[str] | None = None  # exactly the process's environment, "KEY=value"
+    environment: list[str] | None = None  # the process's environment, "KEY=value" (HOME from passwd if absent)
     tty: bool | None = None  # give the process a new pseudo-terminal
     # PID 1 is a minimal reaper (reaper.py) that passes signals on to the command, its child,
     # reaps orphans and exits with the command's status (docker --init); a join is not affected

@@ -76,6 +76,7 @@ class Options:
     cwd: str | None = None  # instead of the config's working directory
     user: str | None = None  # instead of the config's user
     preserve_fds: int = 0  # our fds 3..3+N-1 go on to the command
+    additional_gids: list[int] | None = None  # instead of the config's supplementary groups
     annotations: dict[str, str] = field(default_factory=dict)  # kept in the state (OCI annotations)
     stdio: list[int] = field(default_factory=list)  # fds for its 0, 1, 2 ([]: ours, inherited)
     args_at_start: bool = False  # the command comes with the start (a warm pool's containers)
@@ -254,7 +255,8 @@ class Container:
                        cwd=config.cwd if opts.cwd is None else opts.cwd,
                        user=(config.user or "") if opts.user is None else opts.user,
                        tty=bool(config.tty) if opts.tty is None else opts.tty, joining=joining,
-                       attached=not opts.detach, preserve_fds=opts.preserve_fds)
+                       attached=not opts.detach, preserve_fds=opts.preserve_fds,
+                       additional_gids=opts.additional_gids)
 
     # -- creating ----------------------------------------------------------------------
     def create(self, args: list[str], tty: bool | None = None, *, detach: bool = False, keeper: bool | None = None,
@@ -732,11 +734,13 @@ class Container:
     # -- joining -----------------------------------------------------------------------
     def join(self, args: list[str], tty: bool | None = None, *, detach: bool = False, env: list[str] | None = None,
              cwd: str | None = None, user: str | None = None, stdin: Any = None, stdout: Any = None,
-             stderr: Any = None, text: bool = False, preserve_fds: int = 0) -> ContainerProcess:
+             stderr: Any = None, text: bool = False, preserve_fds: int = 0,
+             additional_gids: list[int] | None = None) -> ContainerProcess:
         """A new process in the running container, created and waiting to exec.
 
         The keywords are create's (``detach``: it outlives this process, its
-        parent; lcrun exec --detach).
+        parent; lcrun exec --detach); ``additional_gids`` replaces the
+        config's supplementary groups for this process (lcrun exec --process).
 
         The lock is held while the state is read and PID 1 pinned (a pidfd),
         not while the process is set up: a join that hangs must not hold up
@@ -761,7 +765,8 @@ class Container:
         pids: list[int] = []
         streams = Streams(stdin, stdout, stderr, text=text)
         entry.stdio = streams.fds()
-        opts = Options(tty=tty, detach=detach, env=env, cwd=cwd, user=user, preserve_fds=preserve_fds)
+        opts = Options(tty=tty, detach=detach, env=env, cwd=cwd, user=user, preserve_fds=preserve_fds,
+                       additional_gids=None if additional_gids is None else [int(g) for g in additional_gids])
         try:
             ctx, hooks = self._context_from_state(found, self._process(args, config, opts, joining=True))
             hooks("pre_join")

@@ -55,13 +55,14 @@ class Process:
     """The process being started: the container's first, or a joining one."""
 
     args: list[str]  # argv; args[0] is looked up in the container's PATH
-    env: list[str]  # exactly the environment the process gets ("K=V")
+    env: list[str]  # the environment the process gets ("K=V"); HOME from passwd is added when absent
     cwd: str = "/"  # working directory inside the container
     user: str = ""  # "name", "uid", "uid:gid" or "name:group"; "" is root
     tty: bool = False  # give it a new pseudo-terminal as stdio
     joining: bool = False  # joins a running container instead of starting one
     attached: bool = True  # dies with the process that made it (parent-death signal)
     preserve_fds: int = 0  # the creator's fds 3..3+N-1 go on to the command (OCI --preserve-fds, LISTEN_FDS)
+    additional_gids: list[int] | None = None  # instead of the config's additional_gids (lcrun exec --process)
     pid: int | None = None  # host pid, once it exists
 
 

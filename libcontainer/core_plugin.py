@@ -236,7 +236,7 @@ CORE_SCHEMA: dict[str, Any] = {
     "environment": {
         "type": "array",
         "items": {"type": "string", "format": "env-entry"},
-        "description": "Exactly the process's environment, as \"KEY=value\" entries.",
+        "description": "The process's environment, as \"KEY=value\" entries (HOME from passwd when absent).",
     },
     "tty": {"type": "boolean", "description": "Give the process a new pseudo-terminal."},
     "init": {

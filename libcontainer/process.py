@@ -507,7 +507,9 @@ def _new_session_keyring(ctx: ContainerContext) -> None:
 def _switch_user(ctx: ContainerContext, hooks: Hooks) -> None:
     sysc = ctx.syscalls
     with Step("user"):
-        user = resolve_user(ctx.process.user, additional_gids=ctx.config.additional_gids)
+        extra = ctx.process.additional_gids
+        user = resolve_user(ctx.process.user,
+                            additional_gids=ctx.config.additional_gids if extra is None else extra)
         if not any(e.startswith("HOME=") for e in ctx.process.env):
             # The user's home from passwd when the environment names none, as
             # runc and login(1) do: many programs need HOME and fail without it.

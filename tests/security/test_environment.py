@@ -82,11 +82,12 @@ def test_joined_process_environment_is_exactly_the_configs(container):
     assert env == sorted(CONFIGURED)
 
 
-def test_empty_environment_gives_an_empty_environment(container):
+def test_empty_environment_gives_only_home(container):
+    """Nothing of nsinit's; HOME alone, from the user's passwd entry, as libcontainer and runc set it."""
     container.write_config(environment=[])
     r = _nsinit_exec(container, "/bin/env")
     assert r.returncode == 0, r.stderr
-    assert r.stdout == ""
+    assert r.stdout == "HOME=/root\n"
 
 
 def test_configured_variable_arrives(container):
