@@ -437,7 +437,7 @@ def test_a_supervisor_that_ends_without_a_status_is_one_line_and_125(fake_server
     assert err == "nsinit: the container's supervisor ended the join without an exit status\n"
 
 
-@pytest.mark.parametrize("serve", [True, False], ids=["serving", "not_serving_fail"])
+@pytest.mark.parametrize("serve", [True, False], ids=["serving", "not_serving_the_client_joins_itself"])
 def test_a_container_started_through_the_api_serves_joins_when_asked(container, serve):
     from libcontainer.container import Container
     from nsinit.exec_cmd import report
