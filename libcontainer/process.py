@@ -45,7 +45,6 @@ from .errors import ContainerError, SyscallError
 from .execstub import open_stub, stub_argv
 from .hooks import Hooks, Step
 from .hostimports import HostImports
-from .reaper import fork_command
 from .records import record
 
 # Imported here, not lazily: after pivot_root the host's filesystem, and the
@@ -163,6 +162,10 @@ def _prologue(ctx: ContainerContext, hooks: Hooks, chan: Channel, entry: Entry) 
         os.dup2(fd, target)
     # An fd of the host's root, for imports, before any namespace is entered.
     imports = HostImports(sysc)
+    if ctx.config.init and not ctx.process.joining:
+        # The reaper, only for a config that asks for it: imported here, by
+        # path, while the host's filesystem is ours (not on every start).
+        from . import reaper  # noqa: F401
     with Step("namespaces"):
         _enter_namespaces(ctx, chan, entry)
     if entry.join_flags & sc.CLONE_NEWNS or any(ns.kind == "NEWNS" and ns.path for ns in ctx.namespaces):
@@ -475,6 +478,8 @@ def _epilogue(ctx: ContainerContext, hooks: Hooks, start: Channel) -> None:
     if ctx.config.init and not proc.joining:
         with Step("init"):
             # PID 1 stays, as the container's reaper (reaper.py); its child goes on here.
+            from .reaper import fork_command  # imported in the prologue
+
             fork_command(ctx.syscalls, proc.tty)
     exec_command(stub, start, path, proc.args, env)
 

@@ -58,6 +58,13 @@ def test_cold_exec_of_a_minimal_json_config_imports_only_what_it_needs(container
     assert unneeded(modules) == []
 
 
+@pytest.mark.parametrize("init", [False, True])
+def test_the_init_reaper_is_imported_only_for_a_config_with_init(container, init):
+    """Twin pair: "init": true brings libcontainer.reaper, its absence leaves it out."""
+    container.write_config({**LOOPBACK_ONLY, "init": init})
+    assert ("libcontainer.reaper" in imported_by_exec(container)) is init
+
+
 def test_cold_exec_of_a_yaml_config_imports_yaml(container):
     """Twin: the check sees an import when the config does need it."""
     container.write_config(LOOPBACK_ONLY, name="container.yaml")
