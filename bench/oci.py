@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .stats import Summary
+from .stats import Summary, rotating_rounds
 from .timing import TIMEOUT, CommandFailed, deadline, wall_time
 from .workloads import REPO, runc_config
 
@@ -221,6 +221,14 @@ def cycle(ws: Workspace, rt: OciRuntime) -> float:
     return time.perf_counter() - start
 
 
+def _reaped(step: Callable[[], float]) -> float:
+    """``step``'s sample, and whatever of ours ended meanwhile reaped (we are a child subreaper)."""
+    try:
+        return step()
+    finally:
+        _reap()
+
+
 def _wait_gone(pid: int) -> None:
     until = time.monotonic() + TIMEOUT
     while os.path.exists(f"/proc/{pid}") and time.monotonic() < until:
@@ -274,25 +282,12 @@ def measure(ws: Workspace, warmup: int, rounds: int, results: OciResults, progre
         steps.append((row(STATE, rt.name), lambda rt=rt: wall_time(ws.argv(rt, "state", STATE_ID))))
         if ws.podman:
             steps.append((row(PODMAN, rt.name), lambda rt=rt: wall_time(ws.podman_run(rt))))
-    steps = [(name, step) for name, step in steps if name not in skip]
-    samples: dict[str, list[float]] = {name: [] for name, _ in steps}
-    live = set(samples)
-    for r in range(warmup + rounds):
-        shift = r % len(steps)
-        for name, step in steps[shift:] + steps[:shift]:
-            if name not in live:
-                continue
-            try:
-                seconds = step()
-            except (CommandFailed, OSError, ValueError) as e:
-                live.discard(name)
-                results.notes.append(f"{name}: dropped after a failure: {e}")
-                continue
-            finally:
-                _reap()
-            if r >= warmup:
-                samples[name].append(seconds)
-        progress(f"round {r + 1}/{warmup + rounds}{'' if r >= warmup else ' (warm-up)'}")
+    steps = [(name, lambda step=step: _reaped(step)) for name, step in steps if name not in skip]
+    total = warmup + rounds
+    samples = rotating_rounds(
+        steps, warmup, rounds, (CommandFailed, OSError, ValueError),
+        failed=lambda name, e: results.notes.append(f"{name}: dropped after a failure: {e}"),
+        progress=lambda r: progress(f"round {r}/{total}{'' if r > warmup else ' (warm-up)'}"))
     for name, got in samples.items():
         if got:
             results.times[name] = Summary(name, got)
