@@ -41,26 +41,18 @@ def _snapshot() -> dict[str, set[str]]:
             "container states (/run/nsinit)": states, "rootless states (/tmp/nsinit-UID)": rootless}
 
 
-def _unmount_netns_dir(mounts_before: set[str]) -> None:
-    """`ip netns add` mounts /run/netns once and never unmounts it: undo that when the suite caused it."""
-    import subprocess
-
-    for path in ("/run/netns", "/var/run/netns"):
-        real = os.path.realpath(path)
-        if real in mounts_before or not os.path.isdir(real) or os.listdir(real):
-            continue
-        subprocess.run(["umount", real], capture_output=True)
-
-
 @pytest.fixture(scope="session", autouse=True)
 def nothing_left_behind():
     """Fails the session when the suite leaves a mount, cgroup, interface or netns on the host."""
     if os.geteuid() != 0:
         yield
         return
+    from libcontainer.testing.fixtures import release_netns_dir
+
+    release_netns_dir()  # what a killed earlier run of the tests left (fixtures.add_netns)
     before = _snapshot()
     yield
-    _unmount_netns_dir(before["mounts"])
+    release_netns_dir()
     after = _snapshot()
     leaked = {kind: sorted(after[kind] - before[kind]) for kind in after}
     leaked = {kind: items for kind, items in leaked.items() if items}

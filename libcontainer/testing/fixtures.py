@@ -167,6 +167,58 @@ def reap_orphans() -> None:
             return
 
 
+# Named network namespaces of the tests.  `ip netns add` bind-mounts /run/netns
+# on itself the first time (so that the namespaces' bind mounts propagate) and
+# never unmounts it.  When a test's namespace is the one that made that mount,
+# a mark says so, and the mount (and the directory, if ip made it) goes with
+# the last of them; a run killed meanwhile leaves the mark, and the next test
+# session (conftest.py) finishes the job.
+NETNS_DIR = "/run/netns"
+NETNS_MARK = "/run/libcontainer-tests-netns"  # "dir" inside: the directory was made too
+
+
+def _is_mount_point(path: str) -> bool:
+    real = os.path.realpath(path)
+    with open("/proc/self/mountinfo") as f:
+        return any(line.split()[4] == real for line in f)
+
+
+def add_netns(name: str) -> str:
+    """``ip netns add NAME``; the namespace's path.  Delete it with :func:`delete_netns`."""
+    if not os.path.exists(NETNS_MARK) and not _is_mount_point(NETNS_DIR):
+        with open(NETNS_MARK, "w") as f:
+            f.write("" if os.path.isdir(NETNS_DIR) else "dir\n")
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    return f"/var/run/netns/{name}"
+
+
+def delete_netns(name: str, check: bool = False) -> None:
+    """``ip netns del NAME``, and /run/netns as it was before the tests' first namespace once none is left."""
+    try:
+        subprocess.run(["ip", "netns", "del", name], capture_output=True, check=check)
+    finally:
+        release_netns_dir()
+
+
+def release_netns_dir() -> None:
+    """Undo the /run/netns mount the tests' namespaces made, once none is left in it (also after a crash)."""
+    try:
+        with open(NETNS_MARK) as f:
+            made_dir = "dir" in f.read()
+    except FileNotFoundError:
+        return
+    if os.path.isdir(NETNS_DIR) and os.listdir(NETNS_DIR):
+        return  # a namespace is still there: the last one to go does it
+    if _is_mount_point(NETNS_DIR):
+        subprocess.run(["umount", NETNS_DIR], check=True, capture_output=True)
+    if made_dir:
+        try:
+            os.rmdir(NETNS_DIR)
+        except FileNotFoundError:
+            pass
+    os.unlink(NETNS_MARK)
+
+
 def _yaml(doc: dict[str, Any]) -> str:
     import yaml
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from libcontainer import state as st
-from libcontainer.testing.fixtures import DEFAULT_ENV, SAMPLE_NAMESPACES, nsinit_command, reap_orphans
+from libcontainer.testing.fixtures import DEFAULT_ENV, SAMPLE_NAMESPACES, add_netns, delete_netns, nsinit_command, reap_orphans
 from secutil import stop_a_join_before_exec
 
 pytestmark = pytest.mark.privileged
@@ -348,7 +348,7 @@ class Sandbox:
         self.netns = f"{PREFIX}-{tag}"
         self.cgroup_parent = CGROUP_PREFIX
         self.cgroup_name = f"{CGROUP_PREFIX}-{tag}"
-        subprocess.run(["ip", "netns", "add", self.netns], check=True)
+        add_netns(self.netns)
         self.ip("link", "set", "lo", "up")
         self.ip("link", "add", "lcsbbr0", "type", "bridge")
         self.ip("addr", "add", "198.18.5.1/24", "dev", "lcsbbr0")
@@ -398,7 +398,7 @@ class Sandbox:
                 os.rmdir(directory)
             except OSError:
                 pass
-        subprocess.run(["ip", "netns", "del", self.netns], capture_output=True)
+        delete_netns(self.netns)
 
 
 @pytest.fixture

@@ -96,12 +96,14 @@ def test_network_namespace_has_only_loopback(container):
 
 @pytest.fixture
 def named_netns():
+    from libcontainer.testing.fixtures import add_netns, delete_netns
+
     name = f"lctest-ns-{uuid.uuid4().hex[:6]}"
-    subprocess.run(["ip", "netns", "add", name], check=True)
+    path = add_netns(name)
     try:
-        yield f"/var/run/netns/{name}"
+        yield path
     finally:
-        subprocess.run(["ip", "netns", "delete", name], check=True)
+        delete_netns(name, check=True)
 
 
 def test_joins_a_named_network_namespace(container, named_netns):

@@ -23,6 +23,7 @@ from libcontainer.configfile import parse_config
 from libcontainer.context import ContainerContext, Process
 from libcontainer.errors import ContainerError
 from libcontainer.syscalls import CLONE_NEWNET, real
+from libcontainer.testing.fixtures import add_netns, delete_netns
 
 PREFIX = "lct"  # every interface, bridge and namespace of these tests starts with it
 BUSYBOX = shutil.which("busybox") or "/bin/busybox"
@@ -81,8 +82,7 @@ class HostNetns:
 
     def __init__(self) -> None:
         self.name = f"lctest-net-{secrets.token_hex(3)}"
-        self.path = f"/var/run/netns/{self.name}"
-        subprocess.run(["ip", "netns", "add", self.name], check=True)
+        self.path = add_netns(self.name)
         self.ip("link", "set", "lo", "up")
 
     def ip(self, *args: str, check: bool = True) -> str:
@@ -107,7 +107,7 @@ class HostNetns:
         return run_in_netns(self.path, fn, *args, ctx=ctx)
 
     def close(self) -> None:
-        subprocess.run(["ip", "netns", "del", self.name], capture_output=True)
+        delete_netns(self.name)
 
 
 class Box:

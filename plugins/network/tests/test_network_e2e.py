@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from libcontainer.testing.fixtures import DEFAULT_ENV, SAMPLE_NAMESPACES, nsinit_command
+from libcontainer.testing.fixtures import DEFAULT_ENV, SAMPLE_NAMESPACES, add_netns, delete_netns, nsinit_command
 from network_harness import LOOPBACK, bridge_network
 
 pytestmark = pytest.mark.privileged
@@ -165,7 +165,7 @@ def test_nsinit_killed_leaves_nothing_after_the_next_command(host, container, ru
 
 def test_nsinit_joins_a_named_network_namespace(host, container):
     name = f"{host.name}-j"
-    subprocess.run(["ip", "netns", "add", name], check=True)
+    add_netns(name)
     try:
         namespaces = {k: v for k, v in SAMPLE_NAMESPACES.items() if k != "NEWNET"}
         container.write_config({"namespaces": namespaces, "environment": list(DEFAULT_ENV),
@@ -174,7 +174,7 @@ def test_nsinit_joins_a_named_network_namespace(host, container):
         assert result.returncode == 0, result.stderr
         assert result.stdout.strip() == f"net:[{os.stat(f'/var/run/netns/{name}').st_ino}]"
     finally:
-        subprocess.run(["ip", "netns", "del", name])
+        delete_netns(name)
 
 
 def test_nsinit_missing_named_network_namespace_is_reported_by_name(host, container):
