@@ -277,31 +277,17 @@ def send_start(directory: str, id: str, found: st.State) -> None:
 
     Under the state directory's lock; the same errors as the engine's.
     """
-    import _socket
-
     from libcontainer import channel as msg
     from libcontainer.errors import ContainerError, StateError
 
     now = st.status(found)
     if now != st.CREATED:
         raise StateError(f"cannot start container {id}: it is {now}, not created")
-    path = os.path.join(directory, st.START_SOCKET)
-    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_SEQPACKET | _socket.SOCK_CLOEXEC)
     try:
-        sock.connect(path)
-    except OSError:
-        sock.close()
-        raise ContainerError("start", f"container {id}'s process no longer waits for the start") from None
-    os.unlink(path)  # one start only: a second finds no socket, and the status is running
-    chan = msg.Channel(sock, "the container's process")
-    try:
-        chan.send(msg.START)
-        for _ in chan.exec_steps((found.args or ["the command"])[0]):
+        for _ in msg.start_steps(os.path.join(directory, st.START_SOCKET), id, (found.args or ["the command"])[0]):
             pass  # a blocking socket: each read waits
     except EOFError:
         raise ContainerError("exec", f"container {id}'s process ended before it exec'd its command") from None
-    finally:
-        chan.close()
 
 
 def cmd_delete(g: Globals, opts: dict[str, Any], pos: list[str], tail: list[str]) -> int:

@@ -184,3 +184,25 @@ def _recv_fds(sock: _socket.socket, most: int) -> tuple[bytes, list[int]]:
             usable = len(payload) - len(payload) % size
             fds += struct.unpack(f"{usable // size}i", payload[:usable])
     return data, fds
+
+
+def start_steps(path: str, id: str, command: str, fds: list[int] | None = None, **overrides: Any) -> Iterator[int]:
+    """Start a created container: START (with ``overrides`` and ``fds`` for 0-2) on its start socket at
+    ``path``, then the exec seen through (wait_for_exec's errors).  Steps: yields an fd before each read.
+
+    The socket is unlinked once connected: one start only, a second finds no
+    socket (and the status is running).  Under the state directory's lock.
+    """
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_SEQPACKET | _socket.SOCK_CLOEXEC)
+    try:
+        sock.connect(path)
+    except OSError:
+        sock.close()
+        raise ContainerError("start", f"container {id}'s process no longer waits for the start") from None
+    os.unlink(path)
+    chan = Channel(sock, "the container's process")
+    try:
+        chan.send(START, fds=fds, **overrides)
+        yield from chan.exec_steps(command)
+    finally:
+        chan.close()

@@ -563,22 +563,8 @@ class Container:
             with self._lock():
                 yield from self._start_steps(ctx, hooks, found, True, fds, **overrides)
             return
-        import _socket
-
-        path = self.state_dir / st.START_SOCKET
-        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_SEQPACKET | _socket.SOCK_CLOEXEC)
-        try:
-            sock.connect(str(path))
-        except OSError:
-            sock.close()
-            raise ContainerError("start", f"container {self.id}'s process no longer waits for the start") from None
-        os.unlink(path)  # one start only: a second finds no socket, and the status is running
-        chan = Channel(sock, "the container's process")
-        try:
-            chan.send(msg.START, fds=fds, **overrides)
-            yield from chan.exec_steps((overrides.get("args") or found.args or ["the command"])[0])
-        finally:
-            chan.close()
+        command = (overrides.get("args") or found.args or ["the command"])[0]
+        yield from msg.start_steps(str(self.state_dir / st.START_SOCKET), self.id, command, fds, **overrides)
         # Running from here: the start socket is gone (state.status).
         hooks("post_start", pid=found.pid)
 
