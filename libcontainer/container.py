@@ -273,10 +273,9 @@ class Container:
         without, the caller's child subreaper does (see the module's
         docstring).  ``preserve_fds``: our fds 3..3+N-1 go on to the command.
         """
-        from .stdio import Streams, command_args, environment
+        from .stdio import Streams
 
-        args, env = command_args(args), environment(env)  # checked before anything is made
-        tty = _terminal(tty, stdin, stdout, stderr)
+        args, env, tty = _checked(args, env, tty, stdin, stdout, stderr)
         keeper = detach if keeper is None else keeper
         streams = Streams(stdin, stdout, stderr, text=text)
         opts = Options(tty=tty, detach=detach, env=env, cwd=cwd, user=user, preserve_fds=preserve_fds,
@@ -493,14 +492,13 @@ class Container:
         """``create`` for asyncio: an ``aio.AsyncProcess`` (asyncio streams), made by a keeper process
         while the event loop goes on."""
         from . import aio
-        from .stdio import Streams, command_args, environment
+        from .stdio import Streams
 
-        args, env = command_args(args), environment(env)
-        tty = _terminal(tty, stdin, stdout, stderr)
+        args, env, tty = _checked(args, env, tty, stdin, stdout, stderr)
         streams = Streams(stdin, stdout, stderr)
         opts = Options(tty=tty, env=env, cwd=cwd, user=user, stdio=streams.fds())
         try:
-            proc = await aio.drive(self._create_kept_steps(list(args), opts))
+            proc = await aio.drive(self._create_kept_steps(args, opts))
         except BaseException:
             streams.close()
             raise
@@ -733,10 +731,9 @@ class Container:
         a delete.  A container deleted meanwhile fails the join (its
         namespaces are gone with PID 1).
         """
-        from .stdio import Streams, command_args, environment
+        from .stdio import Streams
 
-        args, env = command_args(args), environment(env)
-        tty = _terminal(tty, stdin, stdout, stderr)
+        args, env, tty = _checked(args, env, tty, stdin, stdout, stderr)
         try:
             with self._lock():
                 found = self._trusted()
@@ -885,6 +882,14 @@ def _reap(pid: int) -> None:
         host.waitpid(pid)
     except ChildProcessError:
         pass
+
+
+def _checked(args: Any, env: Any, tty: bool | None, stdin: Any, stdout: Any, stderr: Any
+             ) -> tuple[list[str], list[str] | None, bool | None]:
+    """A process's ``args``, ``env`` and ``tty`` as the engine takes them, checked before anything is made."""
+    from .stdio import command_args, environment
+
+    return command_args(args), environment(env), _terminal(tty, stdin, stdout, stderr)
 
 
 def _terminal(tty: bool | None, stdin: Any, stdout: Any, stderr: Any) -> bool | None:
