@@ -49,7 +49,7 @@ def load_bundle(bundle: str, id: str) -> tuple[Any, Any]:
 
 def check_executable(rootfs: str, command: str, env: list[str], mount_points: list[str]) -> None:
     """runc refuses at create a command that is there but cannot be executed; podman reads "permission denied"."""
-    from libcontainer.rootfs import DEFAULT_PATH, secure_join
+    from libcontainer.rootpaths import DEFAULT_PATH, secure_join
 
     if "/" in command:
         candidates = [command if command.startswith("/") else "/" + command]

@@ -58,7 +58,7 @@ from .plugins import Plugins
 from .popen import ContainerProcess, KeptProcess, Usage, debug_pause
 from .process import Entry
 from .records import record
-from .rootfs import command_problem, missing_special_dirs, remove_made_dirs
+from .rootpaths import command_problem, missing_special_dirs, remove_made_dirs
 
 
 # The state directories whose lock this process holds (Container._lock); a fork starts with none.
@@ -522,9 +522,11 @@ class Container:
               user: str | None = None, stdin: Any = None, stdout: Any = None, stderr: Any = None) -> None:
         """Start the created container: its first process execs its command (from any process).
 
-        ``args``, ``env``, ``cwd`` and ``user`` replace what it was created
-        with; ``stdin``, ``stdout`` and ``stderr`` (fds or files) replace the
-        streams it was created with.
+        ``stdin``, ``stdout`` and ``stderr`` (fds or files) replace the
+        streams it was created with.  ``args``, ``env``, ``cwd`` and ``user``
+        are for a container created without a command (a warm pool's): one
+        created with its command has its user, directory and environment in
+        place already, and refuses them (ValueError).
         """
         from .stdio import command_args, environment
 
@@ -557,6 +559,12 @@ class Container:
     def _start_steps(self, ctx: ContainerContext, hooks: Hooks, found: st.State, locked: bool,
                      fds: list[int] | None, **overrides: Any) -> Iterator[int]:
         """_start_created as steps: yields an fd before each read that may wait (aio.py awaits it readable)."""
+        chosen = [k for k in ("args", "env", "cwd", "user") if overrides.get(k) is not None]
+        if found.args and chosen:
+            # Its process prepared its user, directory and environment
+            # while it waited (process.py); it would refuse them.
+            raise ValueError(f"container {self.id} was created with its command: its start takes no "
+                             f"{', '.join(chosen)}")
         if not locked:
             with self._lock():
                 yield from self._start_steps(ctx, hooks, found, True, fds, **overrides)

@@ -37,13 +37,16 @@ then the first process's end, then .delete; each may be another process)::
             -- engine: pivot_root, the tty
     inside  libcontainer_post_mount          rootfs is "/", before it is made read-only
             -- engine: readonly paths and masks, readonly_fs, hostname, domainname
-            -- status: created: the process waits on its start socket, and
-               Container.create returns; any process of the owner may start it
-    inside  libcontainer_pre_user            started: still root with every capability
+            -- status: created: Container.create returns; any process of the owner
+               may start it.  The process goes on meanwhile (one created without a
+               command, a warm pool's, waits for the start here: it brings the
+               command, environment, directory and user)
+    inside  libcontainer_pre_user            still root with every capability
             -- engine: session keyring; setgroups, setgid, setuid (capabilities kept)
     inside  libcontainer_post_user           as the configured user
-            -- engine: working_dir (checked to be inside the container)
-    inside  libcontainer_pre_exec            the very last step (security filters)
+            -- engine: working_dir (checked to be inside the container), the exec
+               stub; then the wait for the start on the start socket
+    inside  libcontainer_pre_exec            started: the very last step (security filters)
             -- engine: fds >= 3 close-on-exec; exec through the exec stub
     host    libcontainer_post_start          the command has been exec'd (in the starter)
             -- status: running, until the first process ends: stopped

@@ -114,8 +114,9 @@ class ContainerProcess:
     def start(self, **overrides: Any) -> None:
         """Let the process exec its command; raises when exec fails (126/127).
 
-        A first process may be given, now, another ``args``, ``env``, ``cwd``
-        or ``user`` than at its creation (a warm pool's).
+        A first process created without its command (a warm pool's) is
+        given it now, with its ``args``, ``env``, ``cwd`` or ``user``; one
+        created with it refuses them (Container.start).
         """
         for _ in self._start_steps(**overrides):
             pass  # blocking sockets: each read waits

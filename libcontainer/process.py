@@ -14,12 +14,16 @@ running container alike.  What differs between the two is said by an
 2. the container: a first process builds it (its cgroup namespace,
    ``container_init``, the filesystem, the hostname), a joining one chroots
    into the running one's root;
-3. the terminal, READY to the host, then the wait for the start: a first
-   process accepts it on the start socket, from whatever process starts the
-   container; a joining one gets it on its channel;
-4. the epilogue: session keyring, the user switch between ``pre_user`` and
-   ``post_user``, the working directory, ``pre_exec``, and the exec, through
-   the exec stub (execstub.py).
+3. the terminal and READY to the host; then the preparation (session
+   keyring, the user switch between ``pre_user`` and ``post_user``, the
+   working directory, the exec stub) and the wait for the start, in this
+   order when the command came with the create or the join (done while the
+   host records the container and the starter connects), the other way
+   round for a warm pool's process, whose command, environment, directory
+   and user come with the start.  A first process accepts the start on the
+   start socket, from whatever process starts the container; a joining one
+   gets it on its channel;
+4. started: ``pre_exec``, and the exec, through the exec stub (execstub.py).
 
 Each step runs under :class:`~libcontainer.hooks.Step`, which turns a
 failure into an ERROR message carrying the step's name (channel.py).
@@ -33,7 +37,6 @@ import os
 import signal
 import struct
 import sys
-import termios
 from dataclasses import field
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -42,19 +45,14 @@ from . import syscalls as sc
 from .channel import Channel
 from .context import NAMESPACE_KINDS, NAMESPACE_ORDER
 from .errors import ContainerError, SyscallError
-from .execstub import open_stub, stub_argv
 from .hooks import Hooks, Step
 from .hostimports import HostImports
 from .records import record
 
-# Imported here, not lazily: after pivot_root the host's filesystem, and the
-# Python modules on it, are out of reach of the setup process.
-from .rootfs import RootfsBuilder, set_working_dir
-from .user import resolve_user, set_umask
-
 if TYPE_CHECKING:
     from .context import ContainerContext
     from .plugins import Plugins
+    from .rootfs import RootfsBuilder
 
 
 @record
@@ -122,9 +120,31 @@ def setup_process(ctx: ContainerContext, plugins: Plugins, active: set[str], cha
             master = _enter_running_container(ctx, entry)
         else:
             master = _set_up_container(ctx, hooks, imports)
-        start = _ready_and_wait_for_start(ctx, chan, entry, master)
-        reporter.chan = start
-        _epilogue(ctx, hooks, start)
+        _ready(chan, entry, master)
+        if ctx.process.args:
+            # The command came with the create (or the join): all but the
+            # exec is done while the host records the container and the
+            # starter connects, as runc's init does all but the exec before
+            # it waits on its exec fifo.  A failure waits for the starter,
+            # the one to tell.
+            prepared: _Prepared | Exception
+            try:
+                prepared = _prepare(ctx, hooks)
+            except Exception as e:  # noqa: BLE001 - told to the starter below
+                prepared = e
+            start, request, fds = _wait_for_start(chan, entry)
+            reporter.chan = start
+            _apply_start(ctx, request, fds, fixed=True)
+            if isinstance(prepared, Exception):
+                raise prepared
+        else:
+            # A warm pool's process: the start brings the command, and with it
+            # the environment, directory and user to prepare for.
+            start, request, fds = _wait_for_start(chan, entry)
+            reporter.chan = start
+            _apply_start(ctx, request, fds, fixed=False)
+            prepared = _prepare(ctx, hooks)
+        _exec(ctx, hooks, start, prepared)
 
     code = 125
     try:
@@ -171,12 +191,24 @@ def _prologue(ctx: ContainerContext, hooks: Hooks, chan: Channel, entry: Entry) 
     if entry.join_flags & sc.CLONE_NEWNS or any(ns.kind == "NEWNS" and ns.path for ns in ctx.namespaces):
         imports.install()  # "/" is the joined mount namespace's from here
     _become_container_process(ctx, hooks, chan, entry)
+    _import_the_builders()
     chan.recv(msg.CONFIGURED)
     if ctx.process.attached:
         # Set only now: the parent of this process changed when the
         # intermediate one (if any) exited, and the signal fires on that change (prctl(2)).
         sysc.set_pdeathsig(signal.SIGKILL)
     return imports
+
+
+def _import_the_builders() -> None:
+    """The modules that build the container and exec the command, which the host never needs.
+
+    Imported here, between PID and CONFIGURED: the host runs post_clone
+    meanwhile, so the imports cost the start nothing (docs/benchmarks.md),
+    and the host's files, where they are, are still reachable (after
+    pivot_root they are not).  Later steps import them from sys.modules.
+    """
+    from . import execstub, rootfs, user  # noqa: F401
 
 
 def _enter_namespaces(ctx: ContainerContext, chan: Channel, entry: Entry) -> None:
@@ -293,6 +325,8 @@ def _set_up_container(ctx: ContainerContext, hooks: Hooks, imports: HostImports)
 
 def _build_filesystem(ctx: ContainerContext, hooks: Hooks, imports: HostImports) -> int | None:
     """The container's mounts and root, in order; returns the tty master when there is one."""
+    from .rootfs import RootfsBuilder  # imported in the prologue
+
     fs = RootfsBuilder(ctx)
     if ctx.new_namespace("NEWNS"):
         with Step("rootfs"):
@@ -337,7 +371,7 @@ def _enter_running_container(ctx: ContainerContext, entry: Entry) -> int | None:
 
 
 # ---------------------------------------------------------------------------
-# 3. The terminal, READY, and the wait for the start
+# 3. The terminal, READY, the preparation and the wait for the start
 # ---------------------------------------------------------------------------
 
 
@@ -346,14 +380,17 @@ def _attach_tty(slave: int | None) -> None:
         return
     os.setsid()
     # The pty becomes the controlling terminal of the new session (tty_ioctl(4)).
-    fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
+    fcntl.ioctl(slave, _TIOCSCTTY, 0)
     for fd in (0, 1, 2):
         os.dup2(slave, fd)
     if slave > 2:
         os.close(slave)
 
 
-# asm-generic/ioctls.h: lock/unlock a pty, and get its number (termios lacks them).
+# asm-generic/ioctls.h: make a tty the controlling one (termios has it, but
+# its import costs every start 0.2 ms); lock/unlock a pty, and get its
+# number (termios lacks them).
+_TIOCSCTTY = 0x540E
 _TIOCSPTLCK = 0x40045431
 _TIOCGPTN = 0x80045430
 
@@ -397,21 +434,22 @@ def _end_on_signal(sig: int, _frame: Any) -> None:
     os._exit(128 + sig)
 
 
-def _ready_and_wait_for_start(ctx: ContainerContext, chan: Channel, entry: Entry, master: int | None) -> Channel:
-    """READY (with the tty master) to the host; then the START, with what it changes: the channel it came on."""
+def _ready(chan: Channel, entry: Entry, master: int | None) -> None:
+    """READY (with the tty master) to the host; a first process is done with the host's channel then."""
     chan.send(msg.READY, fds=[master] if master is not None else None)
     if master is not None:
         os.close(master)
-    if entry.listener is None:
-        start, fds = chan, []
-        request = chan.recv(msg.START)
-    else:
-        chan.close()  # the host is done with us; whoever starts us connects
+    if entry.listener is not None:
+        chan.close()  # whoever starts us connects to the start socket
         for name in _END_WHILE_CREATED:
             signal.signal(getattr(signal, name), _end_on_signal)
-        start, request, fds = _accept_start(entry.listener)
-    _apply_start(ctx, request, fds)
-    return start
+
+
+def _wait_for_start(chan: Channel, entry: Entry) -> tuple[Channel, dict[str, Any], list[int]]:
+    """The START: the channel it came on (a join's own; a first process's starter's), the request, its fds."""
+    if entry.listener is None:
+        return chan, chan.recv(msg.START), []
+    return _accept_start(entry.listener)
 
 
 def _accept_start(listener: int) -> tuple[Channel, dict[str, Any], list[int]]:
@@ -435,9 +473,15 @@ def _accept_start(listener: int) -> tuple[Channel, dict[str, Any], list[int]]:
         return conn, request, fds
 
 
-def _apply_start(ctx: ContainerContext, request: dict[str, Any], fds: list[int]) -> None:
-    """What the starter chose: the command, environment, directory and user; stdin, stdout and stderr."""
+def _apply_start(ctx: ContainerContext, request: dict[str, Any], fds: list[int], fixed: bool) -> None:
+    """What the starter chose: stdin, stdout and stderr; for a process created without its command, that
+    command, and the environment, directory and user it runs with."""
     proc = ctx.process
+    chosen = [key for key in ("args", "env", "cwd", "user") if request.get(key) is not None]
+    if fixed and chosen:
+        # Its user, directory and environment are in place already (_prepare).
+        raise ContainerError("start", f"the process was created with its command: the start cannot change its "
+                                      f"{', '.join(chosen)}")
     if request.get("args"):
         proc.args = [str(a) for a in request["args"]]
     for key in ("env", "cwd", "user"):
@@ -452,11 +496,24 @@ def _apply_start(ctx: ContainerContext, request: dict[str, Any], fds: list[int])
 
 
 # ---------------------------------------------------------------------------
-# 4. The epilogue, shared: user, filters, exec
+# 3-4. The preparation (user, directory, exec stub); started: filters, exec
 # ---------------------------------------------------------------------------
 
 
-def _epilogue(ctx: ContainerContext, hooks: Hooks, start: Channel) -> None:
+@record
+class _Prepared:
+    """What the exec needs, made ready before the start (or, for a pool's process, after it)."""
+
+    stub: int  # the exec stub's fd (execstub.py)
+    path: str  # the command's executable, found in the container
+    env: dict[str, str]  # its environment
+
+
+def _prepare(ctx: ContainerContext, hooks: Hooks) -> _Prepared:
+    """Keyring, user (between pre_user and post_user), working directory, the exec stub, the executable."""
+    from .execstub import open_stub  # these three imported in the prologue
+    from .rootfs import set_working_dir
+
     with Step("keyring"):
         _new_session_keyring(ctx)
     _switch_user(ctx, hooks)
@@ -465,15 +522,23 @@ def _epilogue(ctx: ContainerContext, hooks: Hooks, start: Channel) -> None:
         set_working_dir(proc.cwd)
     with Step("exec"):
         stub = open_stub()  # before pre_exec: a filter may refuse memfd_create
+    path = _find_executable(proc.args[0], proc.env)
+    env = dict(e.split("=", 1) if "=" in e else (e, "") for e in proc.env)
+    return _Prepared(stub=stub, path=path, env=env)
+
+
+def _exec(ctx: ContainerContext, hooks: Hooks, start: Channel, prepared: _Prepared) -> None:
+    """Started: pre_exec, then the exec of the command through the stub (through an init, when asked)."""
+    proc = ctx.process
+    # After the start, never before: a security filter (seccomp) in pre_exec
+    # would otherwise have to allow every call of the wait for the start.
     with Step("pre_exec"):
         hooks("pre_exec")
-    path = _find_executable(proc.args[0], proc.env)
     _reset_signals()
     # Every fd but 0-2 closes at exec (CVE-2024-21626: no host fd reaches the
     # command); the start channel is closed by the stub at the command's
     # exec, and its EOF tells the starter that the exec succeeded.
     ctx.syscalls.close_fds_from(3 + proc.preserve_fds)
-    env = dict(e.split("=", 1) if "=" in e else (e, "") for e in proc.env)
     start.send(msg.EXEC)
     if ctx.config.init and not proc.joining:
         with Step("init"):
@@ -481,7 +546,7 @@ def _epilogue(ctx: ContainerContext, hooks: Hooks, start: Channel) -> None:
             from .reaper import fork_command  # imported in the prologue
 
             fork_command(ctx.syscalls, proc.tty)
-    exec_command(stub, start, path, proc.args, env)
+    exec_command(prepared.stub, start, prepared.path, proc.args, prepared.env)
 
 
 def exec_command(stub: int, start: Channel, path: str, args: list[str], env: dict[str, str]) -> None:
@@ -490,6 +555,8 @@ def exec_command(stub: int, start: Channel, path: str, args: list[str], env: dic
     Never the command directly: its ``#!/proc/self/exe`` would be this
     process's image, the host's interpreter (CVE-2019-5736).
     """
+    from .execstub import stub_argv  # imported in the prologue
+
     os.set_inheritable(start.fileno(), True)
     try:
         os.execve(stub, stub_argv(start.fileno(), path, args), env)
@@ -510,6 +577,8 @@ def _new_session_keyring(ctx: ContainerContext) -> None:
 
 
 def _switch_user(ctx: ContainerContext, hooks: Hooks) -> None:
+    from .user import resolve_user, set_umask  # imported in the prologue
+
     sysc = ctx.syscalls
     with Step("user"):
         extra = ctx.process.additional_gids

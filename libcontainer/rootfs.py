@@ -23,6 +23,7 @@ from .config import DeviceNode, Mount
 from .errors import ContainerError, SyscallError
 from .mountopts import ATIME_FLAGS, PROPAGATION_OPTIONS, MountOptions, parse_options
 from .records import record
+from .rootpaths import secure_join
 
 if TYPE_CHECKING:
     from .context import ContainerContext
@@ -50,42 +51,6 @@ PROC_MAGIC, SYSFS_MAGIC, TMPFS_MAGIC = 0x9FA0, 0x62656572, 0x01021994
 
 _STATVFS_TO_MS = [(os.ST_RDONLY, sc.MS_RDONLY), (os.ST_NOSUID, sc.MS_NOSUID), (os.ST_NODEV, sc.MS_NODEV),
                   (os.ST_NOEXEC, sc.MS_NOEXEC), (os.ST_NOATIME, sc.MS_NOATIME), (os.ST_RELATIME, sc.MS_RELATIME)]
-
-
-def secure_join(root: str, unsafe: str) -> str:
-    """``root`` + ``unsafe`` with every symlink resolved as if ``root`` were "/".
-
-    ``..`` never climbs above ``root``; an absolute symlink restarts at
-    ``root``.  Components that do not exist are kept as they are.
-    """
-    pending = [c for c in unsafe.split("/") if c]
-    resolved: list[str] = []
-    links = 0
-    while pending:
-        part = pending.pop(0)
-        if part == ".":
-            continue
-        if part == "..":
-            if resolved:
-                resolved.pop()
-            continue
-        candidate = os.path.join(root, *resolved, part)
-        try:
-            st = os.lstat(candidate)
-        except OSError:
-            resolved.append(part)
-            continue
-        if stat.S_ISLNK(st.st_mode):
-            links += 1
-            if links > 40:
-                raise ContainerError("mounts", f"{unsafe}: too many levels of symbolic links")
-            target = os.readlink(candidate)
-            if target.startswith("/"):
-                resolved = []
-            pending = [c for c in target.split("/") if c] + pending
-        else:
-            resolved.append(part)
-    return os.path.join(root, *resolved)
 
 
 class RootfsBuilder:
@@ -794,58 +759,3 @@ def set_working_dir(cwd: str) -> None:
         here = ""
     if not here.startswith("/"):
         raise ContainerError("working_dir", f"{cwd} is outside the container")
-
-
-# -- checked on the host, before anything is made --------------------------------------
-
-DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-SPECIAL_DIRS = ("proc", "sys", "dev")  # made in the rootfs when missing (check_special_dirs)
-
-
-def command_problem(rootfs: str, command: str, env: list[str], mount_points: list[str]) -> str | None:
-    """Why ``command`` cannot be found in ``rootfs``, before anything is set up; None when it is (or may be).
-
-    Looked up as the setup process will (in the container's PATH, symlinks
-    resolved inside the rootfs), so that an empty or wrong directory is one
-    line naming it, not a failure further on with the rootfs half-prepared.
-    A command under one of ``mount_points`` may come with that mount: not
-    judged here.
-    """
-    if "/" in command:
-        candidates = [command if command.startswith("/") else "/" + command]
-    else:
-        path = next((e[5:] for e in env if e.startswith("PATH=")), DEFAULT_PATH)
-        candidates = [os.path.join(d or "/", command) for d in path.split(":")]
-    for candidate in candidates:
-        if any(candidate == m or candidate.startswith(m.rstrip("/") + "/") for m in mount_points):
-            return None
-        try:
-            if os.path.exists(secure_join(rootfs, candidate)):
-                return None
-        except ContainerError:
-            return None  # a symlink loop: the setup process will say so
-    try:
-        # Only a config (and what nsinit writes beside it): no root filesystem there.
-        empty = not set(os.listdir(rootfs)) - {"container.json", "container.yaml", "container.yml", "pid", "start",
-                                               "state.json"}
-    except OSError as e:
-        return f"{rootfs}: {e.strerror}"
-    where = f"{rootfs}, which is empty: is it a root filesystem?" if empty else rootfs
-    # The words runc uses, which podman reads to choose 127 (libpod's ExecErrorCodeNotFound).
-    if "/" in command:
-        return f"{command}: no such file or directory in the root filesystem {where}"
-    return f"{command}: executable file not found in $PATH of the root filesystem {where}"
-
-
-def missing_special_dirs(rootfs: str) -> list[str]:
-    """The /proc, /sys and /dev directories a start would make in ``rootfs`` (removed again if it fails)."""
-    return [os.path.join(rootfs, d) for d in SPECIAL_DIRS if not os.path.lexists(os.path.join(rootfs, d))]
-
-
-def remove_made_dirs(paths: list[str]) -> None:
-    """Remove directories a failed start made, if they are still empty: the rootfs as it was."""
-    for path in paths:
-        try:
-            os.rmdir(path)
-        except OSError:
-            pass

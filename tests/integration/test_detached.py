@@ -120,6 +120,34 @@ def test_a_created_container_is_started_once(box):
         Container(box.path).start()
 
 
+def test_a_start_cannot_change_the_command_a_container_was_created_with(box):
+    """Its process made its user, directory and environment ready while it waited: the start refuses new ones,
+    in the starter, and the container stays created.  (A pool's containers, created without a command, take
+    theirs at the start: test_pool.py.)"""
+    assert _step(CREATE, str(box.path), "sh", "-c", "echo created-command > /dev/null").returncode == 0
+    box_ = Container(box.path)
+    with pytest.raises(ValueError, match=r"created with its command: its start takes no args, user$"):
+        box_.start(args=["true"], user="nobody")
+    assert box_.status() == st.CREATED
+    box_.start()
+    assert box_.wait(timeout=30) == 0
+
+
+def test_a_start_that_brings_a_command_anyway_is_refused_by_the_process(box):
+    """Twin, below the API: START with args sent on the socket itself (as a runtime could) is refused by the
+    waiting process, with the step's name; nothing runs."""
+    from libcontainer import channel as msg
+    from libcontainer.errors import ContainerError
+
+    assert _step(CREATE, str(box.path), "true").returncode == 0
+    box_ = Container(box.path)
+    with pytest.raises(ContainerError, match="the start cannot change its args") as e:
+        for _ in msg.start_steps(str(box_.state_dir / st.START_SOCKET), box_.id, "true", args=["sh"]):
+            pass
+    assert e.value.step == "start"
+    assert _wait_until(lambda: box_.status() == st.STOPPED)
+
+
 def test_kill_of_a_created_container_ends_it_and_delete_removes_it(box):
     assert _step(CREATE, str(box.path), "sleep", "60").returncode == 0
     box_ = Container(box.path)

@@ -21,7 +21,7 @@ from libcontainer.context import ContainerContext, Namespace, Process
 from libcontainer.errors import ContainerError, PluginError, StateError, SyscallError
 from libcontainer.plugins import get_plugin_manager, hookimpl
 from libcontainer.process import Entry, _enter_namespaces, needs_fork
-from libcontainer.rootfs import secure_join
+from libcontainer.rootpaths import secure_join
 from libcontainer.syscalls import RecordingSyscalls
 from libcontainer.user import resolve_user
 
