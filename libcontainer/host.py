@@ -232,6 +232,11 @@ def collect_namespaces(hooks: Hooks) -> list[Namespace]:
 
 def recv_ready(chan: Channel) -> int | None:
     """Wait for READY; the tty master fd that comes with it, if any."""
+    # os.wait4 imports resource at its first call (~0.3 ms, for its result's
+    # type): now, while the setup process builds the container and we would
+    # only wait, rather than once the command has ended.
+    import resource  # noqa: F401
+
     _, fds = chan.recv_with_fds(msg.READY)
     return fds[0] if fds else None
 
