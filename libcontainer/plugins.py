@@ -64,9 +64,13 @@ class Plugins:
     """
 
     def __init__(self, pm: pluggy.PluginManager, infos: dict[str, PluginInfo],
-                 deferred: dict[str, Any] | None = None) -> None:
+                 deferred: dict[str, Any] | None = None, checked: set[str] | None = None) -> None:
         self.pm = pm
         self.infos = infos  # by plugin name, loaded, deferred and failed
+        # Plugins whose schemas need no check here (_check_schemas): libcontainer's
+        # core (its tests check it), and those the discovery cache knows, whose
+        # keys it recorded only after their schemas passed, source unchanged since.
+        self.checked: set[str] = set(checked or ())
         self.schemas: dict[str, dict[str, Any]] = {}  # key -> JSON Schema fragment (loaded plugins)
         self.owners: dict[str, str] = {}  # key -> plugin name (loaded plugins)
         self.formats: dict[str, Any] = {}
@@ -82,7 +86,8 @@ class Plugins:
             if name in self._collected:
                 continue
             result = impl.function() or {}
-            _check_schemas(name, result)
+            if name not in self.checked:
+                _check_schemas(name, result)
             for key, schema in result.items():
                 if key in self.owners:
                     raise PluginConflict(
@@ -497,12 +502,15 @@ def get_plugin_manager(extra: Iterable[tuple[str, Any]] = (), entry_points: bool
     infos[CORE_PLUGIN] = PluginInfo(CORE_PLUGIN, _own_version(), "libcontainer")
     deferred: dict[str, Any] = {}
     fresh: dict[str, tuple[Any, PluginInfo, Any]] = {}  # imported without knowing its keys before
+    checked = {CORE_PLUGIN}  # schemas checked before (Plugins.checked)
     if entry_points:
         for ep in _entry_points():
             dist = getattr(ep, "dist", None)
             info = PluginInfo(ep.name, dist.version if dist else "?", dist.name if dist else "?")
             infos[ep.name] = info
             known = _known(ep)
+            if known:
+                checked.add(ep.name)
             if lazy and known and ep.keys:  # a plugin owning no key is active for every config
                 info.keys = sorted(ep.keys)
                 deferred[ep.name] = ep
@@ -519,7 +527,7 @@ def get_plugin_manager(extra: Iterable[tuple[str, Any]] = (), entry_points: bool
         # With plugins deferred, a hook of theirs that others implement would
         # look misspelled: checked on the next full load (a cache miss does one).
         _check_pending(pm)
-    plugins = Plugins(pm, infos, deferred)
+    plugins = Plugins(pm, infos, deferred, checked)
     if fresh:
         _remember_keys(fresh, pm)
     return plugins

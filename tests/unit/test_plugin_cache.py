@@ -192,12 +192,12 @@ def libcontainer_config_schema():
 '''
 
 
-def install_plugin(site, keys=("lct_key",), name="lctlazy"):
-    """A real plugin package (owning ``keys``) with its distribution's metadata."""
+def install_plugin(site, keys=("lct_key",), name="lctlazy", schema=None):
+    """A real plugin package (owning ``keys``, each with ``schema``) with its distribution's metadata."""
     install(site, name=name)
     package = site / "lct_cached_plugin"
     package.mkdir(exist_ok=True)
-    schema = {k: {"type": "string"} for k in keys}
+    schema = {k: schema or {"type": "string"} for k in keys}
     (package / "__init__.py").write_text(PLUGIN_MODULE.replace("{KEYS}", repr(schema)))
     return package
 
@@ -278,3 +278,51 @@ def test_two_deferred_plugins_claiming_one_key_conflict(tmp_path):
 
 def get_plugin_manager_without_entry_points():
     return plugins.get_plugin_manager(entry_points=False)
+
+
+def schema_checks(tmp_path, site):
+    """In a fresh interpreter: the plugins whose schemas a start checks, and its error if it fails."""
+    code = textwrap.dedent(f"""
+        import json, sys
+        sys.path.insert(0, {str(site)!r})
+        from libcontainer import plugins
+        seen = []
+        real = plugins._check_schemas
+
+        def check(name, schemas):
+            seen.append(name)
+            real(name, schemas)
+
+        plugins._check_schemas = check
+        try:
+            plugins.get_plugin_manager(lazy=True).require(["lct_key"])
+            error = None
+        except Exception as e:
+            error = str(e)
+        print(json.dumps(dict(checked=seen, error=error)))
+    """)
+    env = {**os.environ, "LIBCONTAINER_PLUGIN_CACHE": str(tmp_path / "cache" / "plugins.json")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def test_a_schema_the_cache_vouches_for_is_not_checked_again(tmp_path):
+    """The cache records a plugin's keys only once its schema passed: later starts skip the check (0.2 ms)."""
+    site = tmp_path / "site"
+    site.mkdir()
+    install_plugin(site)
+    first, second = schema_checks(tmp_path, site), schema_checks(tmp_path, site)
+    assert "lctlazy" in first["checked"] and first["error"] is None  # with every installed plugin: a new cache
+    assert second == {"checked": [], "error": None}
+
+
+def test_a_refused_schema_is_refused_at_every_start(tmp_path):
+    """Twin: a schema the validator cannot check is never recorded, so the cache never vouches for it."""
+    site = tmp_path / "site"
+    site.mkdir()
+    install_plugin(site, schema={"type": "integer", "multipleOf": 2})
+    first, second = schema_checks(tmp_path, site), schema_checks(tmp_path, site)
+    for out in (first, second):
+        assert "lctlazy" in out["checked"]
+        assert out["error"].startswith("plugin 'lctlazy': its schema uses 'multipleOf' at $.lct_key")
