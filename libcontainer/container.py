@@ -43,7 +43,7 @@ import sys
 import time
 from dataclasses import field, fields
 from pathlib import Path
-from typing import Any, Callable, Generator, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Generator, Iterator
 
 from . import channel as msg
 from . import host
@@ -54,11 +54,14 @@ from .config import Config
 from .context import ContainerContext, Process
 from .errors import ContainerError, LibcontainerError, NotRunning, StateError, container_error
 from .hooks import Hooks
+from .host import debug_pause
 from .plugins import Plugins
-from .popen import ContainerProcess, KeptProcess, Usage, debug_pause
 from .process import Entry
 from .records import record
 from .rootpaths import command_problem, missing_special_dirs, remove_made_dirs
+
+if TYPE_CHECKING:
+    from .popen import ContainerProcess
 
 
 # The state directories whose lock this process holds (Container._lock); a fork starts with none.
@@ -346,6 +349,8 @@ class Container:
             raise
         found = self._read()
         ctx, hooks = self._context_from_state(found)
+        from .popen import KeptProcess
+
         return KeptProcess(self, ctx, hooks, int(answer["pid"]), fds[0] if fds else None, first=True, state=found,
                            keeper=caller, keeper_pid=keeper_pid)
 
@@ -430,6 +435,10 @@ class Container:
             st.write_state(self.state_dir, state)
             debug_pause("after_post_clone")
             chan.send(msg.CONFIGURED)
+            # What the host needs once the container is created, imported
+            # while the setup process builds it and we would only wait.
+            from .popen import ContainerProcess
+
             master = host.recv_ready(chan)
             chan.close()
             chan = None
@@ -764,6 +773,10 @@ class Container:
             pid, chan = host.launch(ctx, hooks, entry, pids)
             hooks("join", pid=pid)
             chan.send(msg.CONFIGURED)
+            # What the host needs once the container is created, imported
+            # while the setup process builds it and we would only wait.
+            from .popen import ContainerProcess
+
             master = host.recv_ready(chan)
         except BaseException as e:
             streams.close()
@@ -774,6 +787,8 @@ class Container:
         finally:
             host.close_entry(entry)
         streams.given()
+        from .popen import ContainerProcess
+
         return ContainerProcess(self, ctx, hooks, pid, master, first=False, chan=chan, streams=streams)
 
     def _not_running(self) -> str:

@@ -46,7 +46,8 @@ from .channel import Channel
 from .errors import ContainerError
 
 if TYPE_CHECKING:
-    from .container import Container, ContainerProcess, Options
+    from .container import Container, Options
+    from .popen import ContainerProcess
 
 CREATE = "create"  # caller: the container to make (a fresh interpreter's only message)
 CREATED = "created"  # keeper: made, waiting for the start: {pid, id}, with the tty master

@@ -23,6 +23,7 @@ from typing import IO, TYPE_CHECKING, Any, Callable, Iterator
 from . import channel as msg
 from . import host
 from .errors import ContainerError, LibcontainerError, StateError
+from .host import debug_pause
 from .records import record
 
 if TYPE_CHECKING:
@@ -535,17 +536,3 @@ def _reap(pid: int) -> None:
     except ChildProcessError:
         pass
 
-
-def debug_pause(point: str) -> None:
-    """Stop here when NSINIT_DEBUG_PAUSE names this point: fault-injection tests.
-
-    The security suite SIGKILLs nsinit at each point of the setup (after the
-    cgroups, after the veth pair, after start) and checks that the next nsinit
-    command removes everything.  Nothing is paused unless asked for; the
-    process announces where it waits on stderr so the test knows when to kill.
-    """
-    if os.environ.get("NSINIT_DEBUG_PAUSE") == point:
-        sys.stderr.write(f"nsinit: paused at {point} (pid {os.getpid()})\n")
-        sys.stderr.flush()
-        while True:
-            signal.pause()
