@@ -102,8 +102,12 @@ class JoinedContainers:
     def start_nsinit(self) -> None:
         self.nsinit = subprocess.Popen([*nsinit_command(), "exec", "--root", str(self.ws.join), *SLEEP],
                                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        from libcontainer.container import Container
+        from libcontainer.state import RUNNING
+
         until = time.monotonic() + 20
-        while not ((self.ws.join / "state.json").exists() and (self.ws.join / "pid").exists()):
+        # The pid file comes while the container is still being built: its status says when it runs.
+        while not ((self.ws.join / "pid").exists() and Container(self.ws.join).status() == RUNNING):
             if self.nsinit.poll() is not None or time.monotonic() > until:
                 raise CommandFailed(f"the nsinit container to join did not start (nsinit exited {self.nsinit.poll()})")
             time.sleep(0.01)

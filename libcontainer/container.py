@@ -435,8 +435,10 @@ class Container:
             st.write_state(self.state_dir, state)
             debug_pause("after_post_clone")
             chan.send(msg.CONFIGURED)
-            # What the host needs once the container is created, imported
-            # while the setup process builds it and we would only wait.
+            # While the setup process builds the container, and we would only
+            # wait: the copies of the state, and what the host needs once it
+            # is created.
+            st.publish(state)
             from .popen import ContainerProcess
 
             master = host.recv_ready(chan)
@@ -773,9 +775,7 @@ class Container:
             pid, chan = host.launch(ctx, hooks, entry, pids)
             hooks("join", pid=pid)
             chan.send(msg.CONFIGURED)
-            # What the host needs once the container is created, imported
-            # while the setup process builds it and we would only wait.
-            from .popen import ContainerProcess
+            from .popen import ContainerProcess  # while the process enters the container's root
 
             master = host.recv_ready(chan)
         except BaseException as e:
@@ -787,8 +787,6 @@ class Container:
         finally:
             host.close_entry(entry)
         streams.given()
-        from .popen import ContainerProcess
-
         return ContainerProcess(self, ctx, hooks, pid, master, first=False, chan=chan, streams=streams)
 
     def _not_running(self) -> str:

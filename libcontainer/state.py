@@ -275,22 +275,33 @@ def read_state(directory: str | os.PathLike[str]) -> State | None:
 
 
 def write_state(directory: str | os.PathLike[str], state: State) -> str:
-    """Write the trusted state; once created, also the copies in the container's directory (pid last).
-
-    The copies are written when the container becomes created, not at each
-    step: each file costs a rename, on the per-container path.  Returns the
-    text written, for :func:`update_resources`.
-    """
+    """Write the trusted state; returns the text written, for :func:`update_resources`."""
     text = state.to_json()
     make_private(directory)
     _atomic_write(os.path.join(directory, STATE_FILE), text + "\n")
     state.directory = os.fspath(directory)
-    if state.publish and state.status == CREATED:
-        root = state.root
-        _atomic_write(os.path.join(root, STATE_FILE), text + "\n")
-        _atomic_write(os.path.join(root, START_FILE), state.start + "\n")
-        _atomic_write(os.path.join(root, PID_FILE), f"{state.pid}\n")
     return text
+
+
+def publish(state: State) -> None:
+    """The copies in the container's directory, when it has them: state.json, start, then pid.
+
+    Written once, as the state will be when the container is created, by the
+    creator while the setup process builds the container (it would only
+    wait: three renames off the start's path); removed with the state.
+    """
+    if not state.publish:
+        return
+    recorded = state.status
+    state.status = CREATED
+    try:
+        text = state.to_json()
+    finally:
+        state.status = recorded
+    root = state.root
+    _atomic_write(os.path.join(root, STATE_FILE), text + "\n")
+    _atomic_write(os.path.join(root, START_FILE), state.start + "\n")
+    _atomic_write(os.path.join(root, PID_FILE), f"{state.pid}\n")
 
 
 def update_resources(directory: str | os.PathLike[str], state: State, written: str) -> str:

@@ -102,12 +102,16 @@ class ContainerDir:
         that follows is then served, as users' joins are.  Without, a join
         right after may be served or made by the joining nsinit itself.
         """
+        from libcontainer.container import Container
         from libcontainer.control import socket_path
+        from libcontainer.state import RUNNING
 
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             pid = self.pid()
-            if pid and (self.path / "state.json").exists() and (not served or os.path.exists(socket_path(self.path))):
+            # The pid file comes while the container is still being built: its status says when it runs.
+            if pid and Container(self.path).status() == RUNNING and (
+                    not served or os.path.exists(socket_path(self.path))):
                 return pid
             for p in self._procs:
                 if p.poll() is not None:

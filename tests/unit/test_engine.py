@@ -274,6 +274,7 @@ def test_state_is_kept_in_a_private_directory_and_copied_for_people(tmp_path):
             doc = _state_for(child.pid, os.getpid(), st.CREATED, root=str(root))
             doc.publish = True
             st.write_state(directory, doc)
+            st.publish(doc)
             assert os.stat(directory).st_mode & 0o777 == 0o700
             assert (root / "pid").read_text() == f"{child.pid}\n"
             # The directory's copies are for people: rewriting them (as root in a
