@@ -448,8 +448,17 @@ def _entry_points() -> list[Any]:
             except (KeyError, TypeError, ValueError):
                 break  # malformed: scan and rewrite
     found = _scan_entry_points()
-    _write_cache(path, [_cache_entry(key, found)] + [e for e in entries if e["key"] != key])
+    # One entry per sys.path layout: an entry for the same directories with
+    # other metadata in them (the install before an upgrade) never matches
+    # again, and every start would parse it.
+    layout = _layout(key)
+    _write_cache(path, [_cache_entry(key, found)] + [e for e in entries if _layout(e["key"]) != layout])
     return found
+
+
+def _layout(key: Any) -> list[Any]:
+    """The sys.path directories a discovery key is about, without what was in them."""
+    return [item[0] for item in key if isinstance(item, list) and item] if isinstance(key, list) else []
 
 
 def _cache_entry(key: list[Any], found: list[Any]) -> dict[str, Any]:

@@ -117,6 +117,29 @@ def test_entry_points_edited_in_place_invalidate_the_cache(cache):
     assert "after" in names() and "before" not in names()
 
 
+def test_an_upgrade_replaces_the_entry_of_its_sys_path_layout(cache):
+    """The entry written before an upgrade can never match again: it goes, not kept for every start to parse."""
+    path, site = cache
+    install(site, version="0.1")
+    names()
+    ep = site / DIST_INFO / "entry_points.txt"
+    os.utime(ep, ns=(ep.stat().st_atime_ns, ep.stat().st_mtime_ns + 1_000_000))  # reinstalled
+    names()
+    assert len(json.loads(path.read_text())["entries"]) == 1
+
+
+def test_another_sys_path_layout_keeps_its_own_entry(cache, tmp_path, monkeypatch):
+    """Twin: python -m from a directory with metadata of its own is another layout, remembered beside."""
+    path, site = cache
+    names()
+    other = tmp_path / "other"
+    other.mkdir()
+    install(other)
+    monkeypatch.syspath_prepend(str(other))
+    names()
+    assert len(json.loads(path.read_text())["entries"]) == 2
+
+
 def test_without_the_key_a_stale_cache_would_miss_a_new_distribution(cache):
     """Twin: with the key ignored the stale answer would be served; the key is what invalidates."""
     path, site = cache
