@@ -49,15 +49,10 @@ def load_bundle(bundle: str, id: str) -> tuple[Any, Any]:
 
 def check_executable(rootfs: str, command: str, env: list[str], mount_points: list[str]) -> None:
     """runc refuses at create a command that is there but cannot be executed; podman reads "permission denied"."""
-    from libcontainer.rootpaths import DEFAULT_PATH, secure_join
+    from libcontainer.rootpaths import command_candidates, secure_join, under_any
 
-    if "/" in command:
-        candidates = [command if command.startswith("/") else "/" + command]
-    else:
-        path = next((e[5:] for e in env if e.startswith("PATH=")), DEFAULT_PATH)
-        candidates = [os.path.join(d or "/", command) for d in path.split(":")]
-    for candidate in candidates:
-        if any(candidate == m or candidate.startswith(m.rstrip("/") + "/") for m in mount_points):
+    for candidate in command_candidates(command, env):
+        if under_any(candidate, mount_points):
             return
         try:
             found = os.stat(secure_join(rootfs, candidate))

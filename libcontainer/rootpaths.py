@@ -64,13 +64,8 @@ def command_problem(rootfs: str, command: str, env: list[str], mount_points: lis
     A command under one of ``mount_points`` may come with that mount: not
     judged here.
     """
-    if "/" in command:
-        candidates = [command if command.startswith("/") else "/" + command]
-    else:
-        path = next((e[5:] for e in env if e.startswith("PATH=")), DEFAULT_PATH)
-        candidates = [os.path.join(d or "/", command) for d in path.split(":")]
-    for candidate in candidates:
-        if any(candidate == m or candidate.startswith(m.rstrip("/") + "/") for m in mount_points):
+    for candidate in command_candidates(command, env):
+        if under_any(candidate, mount_points):
             return None
         try:
             if os.path.exists(secure_join(rootfs, candidate)):
@@ -88,6 +83,20 @@ def command_problem(rootfs: str, command: str, env: list[str], mount_points: lis
     if "/" in command:
         return f"{command}: no such file or directory in the root filesystem {where}"
     return f"{command}: executable file not found in $PATH of the root filesystem {where}"
+
+
+def command_candidates(command: str, env: list[str]) -> list[str]:
+    """Where the setup process looks ``command`` up in the container, in order: itself when it has a
+    slash, else each directory of the environment's PATH (DEFAULT_PATH without one)."""
+    if "/" in command:
+        return [command if command.startswith("/") else "/" + command]
+    path = next((e[5:] for e in env if e.startswith("PATH=")), DEFAULT_PATH)
+    return [os.path.join(d or "/", command) for d in path.split(":")]
+
+
+def under_any(path: str, mount_points: list[str]) -> bool:
+    """Whether ``path`` is one of ``mount_points`` or under one (a mount may bring it)."""
+    return any(path == m or path.startswith(m.rstrip("/") + "/") for m in mount_points)
 
 
 def missing_special_dirs(rootfs: str) -> list[str]:

@@ -238,6 +238,11 @@ def imported_for(tmp_path, site, keys, env=None):
         print(json.dumps(dict(deferred_before=before, deferred_after=sorted(p.deferred),
                               imported="lct_cached_plugin" in sys.modules, owned=sorted(p.owners))))
     """)
+    return fresh_json(tmp_path, code, env)
+
+
+def fresh_json(tmp_path, code: str, env=None):
+    """What ``code`` prints as JSON, run in a fresh interpreter with the test's private plugin cache."""
     env = {**os.environ, "LIBCONTAINER_PLUGIN_CACHE": str(tmp_path / "cache" / "plugins.json"), **(env or {})}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
@@ -324,10 +329,7 @@ def schema_checks(tmp_path, site):
             error = str(e)
         print(json.dumps(dict(checked=seen, error=error)))
     """)
-    env = {**os.environ, "LIBCONTAINER_PLUGIN_CACHE": str(tmp_path / "cache" / "plugins.json")}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path)
-    assert out.returncode == 0, out.stderr
-    return json.loads(out.stdout)
+    return fresh_json(tmp_path, code)
 
 
 def test_a_schema_the_cache_vouches_for_is_not_checked_again(tmp_path):
