@@ -436,7 +436,7 @@ def _start_paused(sandbox: Sandbox, container, point: str) -> tuple[subprocess.P
 POINTS = {
     # point: (cgroup made, veth made, pid file written, first process running)
     "after_pre_clone": (True, False, False, False),
-    "after_post_clone": (True, True, False, True),  # the copies appear once it is created
+    "after_post_clone": (True, True, False, True),  # the copies come after CONFIGURED, while it is built
     "after_start": (True, True, True, True),
 }
 
