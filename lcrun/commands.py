@@ -150,21 +150,17 @@ def create_container(g: Globals, opts: dict[str, Any], id: str, foreground: bool
 
 
 def record_hooks(box: Container, directory: str) -> None:
-    """Record which active plugins of the container implement post_start and post_exit (lightcmd.HOOKS_KEY).
+    """Record which active plugins of the container implement post_start and post_exit, and what each
+    says those will do, as data (Container.hook_plans): lightcmd.HOOKS_KEY.
 
     What lets ``start`` and ``delete`` go without the plugin manager when
-    none of them has work to do (lightcmd.py); asked of pluggy itself, for
-    the plugins this container was made with.
+    every plan allows it (lightcmd.py).
     """
     with st.Lock(directory):
         found = st.read_state(directory)
         if found is None:
             return
-        active = box.plugins.active(found.config.keys())
-        found.resources[HOOKS_KEY] = {
-            hook: sorted({impl.plugin_name for impl in getattr(box.plugins.pm.hook, f"libcontainer_{hook}").get_hookimpls()}
-                         & active)
-            for hook in RECORDED_HOOKS}
+        found.resources[HOOKS_KEY] = box.hook_plans(RECORDED_HOOKS)
         st.write_state(directory, found)
 
 

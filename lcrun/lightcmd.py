@@ -6,20 +6,22 @@ signal through a pidfd; no plugin manager, no pluggy, no config model, no
 dataclasses or pathlib: each is an interpreter start and a few files read.
 
 ``start`` and ``delete`` go without the engine only when no plugin's hook
-has work to do for the container.  ``create`` records which of its active
-plugins implement post_start and post_exit (:data:`HOOKS_KEY` among the
-state's resources, commands.record_hooks); a container without that record
-(made by an older lcrun, or half-made), or with a plugin whose hook would
-act, goes through the engine, which loads the plugins:
+has work that only the plugin can do.  ``create`` records which of its
+active plugins implement post_start and post_exit, and what each plugin
+says those hooks will do for the container, as data
+(``libcontainer_hook_plan``; :data:`HOOKS_KEY` among the state's
+resources, commands.record_hooks).  A container without that record (made
+by an older lcrun, or half-made), or a hook whose plugin gave no plan for
+it, goes through the engine, which loads the plugins:
 
-- ``start``: every recorded post_start is idle for the container's config
-  (:data:`IDLE_AT_START`): the start message is sent as the engine sends it;
-- ``delete`` of a stopped container: every recorded post_exit is idle
-  (:data:`IDLE_AT_EXIT`) or is the cgroups plugin's with nothing left in
-  the cgroups it recorded, whose directories are then removed here as its
-  post_exit removes them (:func:`remove_cgroups`).  Anything else, a
-  process left in a cgroup, a directory that will not go, a record with a
-  key not known here: the engine, and every plugin's post_exit.
+- ``start``: every recorded post_start is idle: the start message is sent
+  as the engine sends it;
+- ``delete`` of a stopped container: every recorded post_exit is idle or
+  removes directories, which is done here (:func:`remove_directories`).  A
+  directory that will not go (a process left in a cgroup), or a plan not
+  understood here: the engine, and every plugin's post_exit.
+
+No plugin is known here by name.
 
 Only ``kill --all`` of a container without a pid namespace of its own asks
 the engine (the cgroups plugin knows its processes).
@@ -37,42 +39,12 @@ from .cli import SPEC_VERSION, Failure, Globals
 
 TYPE_CHECKING = False  # typing, pathlib and signal (enum) are not imported: ~5 ms of every command
 if TYPE_CHECKING:
-    from typing import Any, Callable
+    from typing import Any
 
 # Where create records, among the state's resources, the container's active
 # plugins that implement each of these hooks (commands.record_hooks).
 HOOKS_KEY = "lcrun"
 RECORDED_HOOKS = ("post_start", "post_exit")
-
-
-def _section(config: dict[str, Any], key: str) -> dict[str, Any]:
-    value = config.get(key)
-    return value if isinstance(value, dict) else {}
-
-
-# A plugin of this distribution whose hook does nothing for a container, by
-# the hook's code: cgroups' post_start only freezes a container configured
-# "freezer": "FROZEN" (manager.start_frozen); oci_hooks' post_start and
-# post_exit run the poststart and poststop hooks (ocihooks.py); network's
-# post_exit deletes the host interfaces it recorded, then calls each
-# network type's destroy, which the built-in loopback type does not define.
-IDLE_AT_START: dict[str, Callable[[st.State], bool]] = {
-    "cgroups": lambda found: _section(found.config, "cgroups").get("freezer") != "FROZEN",
-    "oci_hooks": lambda found: not _section(found.config, "oci_hooks").get("poststart"),
-}
-IDLE_AT_EXIT: dict[str, Callable[[st.State], bool]] = {
-    "oci_hooks": lambda found: not _section(found.config, "oci_hooks").get("poststop"),
-    "network": lambda found: not found.resources.get("network") and _only_loopback(found.config.get("networks")),
-}
-
-
-def _only_loopback(networks: Any) -> bool:
-    return networks is None or (isinstance(networks, list) and all(
-        isinstance(n, dict) and n.get("type") == "loopback" for n in networks))
-
-
-# What the cgroups plugin records (manager.set_up): a record with any other key goes to the plugin.
-CGROUPS_KEYS = frozenset({"driver", "paths", "created", "inodes", "freeze_file", "frozen", "oom_kill", "failcnt"})
 
 
 def state_dir(g: Globals, id: str) -> str:
@@ -243,10 +215,18 @@ def recorded_hooks(found: st.State, hook: str) -> list[str] | None:
     return names if isinstance(names, list) and all(isinstance(n, str) for n in names) else None
 
 
+def planned(found: st.State, name: str, hook: str) -> Any:
+    """What plugin ``name`` said its ``hook`` will do for the container (libcontainer_hook_plan); None: unknown."""
+    record = found.resources.get(HOOKS_KEY)
+    plans = record.get("plans") if isinstance(record, dict) else None
+    plan = plans.get(name) if isinstance(plans, dict) else None
+    return plan.get(hook) if isinstance(plan, dict) else None
+
+
 def start_needs_plugins(found: st.State) -> bool:
-    """True unless create recorded every post_start of the container and each is idle for its config."""
+    """True unless create recorded every post_start of the container and each is idle for it."""
     names = recorded_hooks(found, "post_start")
-    return names is None or not all(n in IDLE_AT_START and IDLE_AT_START[n](found) for n in names)
+    return names is None or not all(planned(found, n, "post_start") == "idle" for n in names)
 
 
 def cmd_start(g: Globals, opts: dict[str, Any], pos: list[str], tail: list[str]) -> int:
@@ -320,8 +300,8 @@ def delete_without_plugins(directory: str) -> bool:
     """Under the lock: delete a stopped container whose recorded post_exit hooks need no plugin; False: not done.
 
     Done only when the first process has ended and every recorded post_exit
-    is idle or the cgroups plugin's with its cgroups empty (then removed as
-    its post_exit removes them); the state goes last, as in the engine.
+    has a plan that is done here (:func:`remove_directories`); the state
+    goes last, as in the engine.
     """
     found = st.read_state(directory)
     if found is None or st.status(found) != st.STOPPED or st.alive(found.pid, found.start):
@@ -329,60 +309,44 @@ def delete_without_plugins(directory: str) -> bool:
     names = recorded_hooks(found, "post_exit")
     if names is None:
         return False
-    for name in names:
-        if name == "cgroups":
-            continue
-        if name not in IDLE_AT_EXIT or not IDLE_AT_EXIT[name](found):
-            return False
-    if "cgroups" in names and not remove_cgroups(found.resources.get("cgroups")):
+    plans = [planned(found, name, "post_exit") for name in names]
+    if not all(isinstance(plan, dict) for plan in plans):
+        return False
+    if not all(remove_directories(plan) for plan in plans):
         return False
     st.remove_state(directory, found.root if found.publish else None)
     return True
 
 
-def remove_cgroups(record: Any) -> bool:
-    """The cgroups plugin's post_exit (manager.tear_down) for cgroups with no process left; False: not done.
+def remove_directories(plan: dict[str, Any]) -> bool:
+    """A post_exit that only removes directories (libcontainer_hook_plan), done here; False: the plugin's to finish.
 
-    As the plugin: nothing recorded, or a recorded directory made again by
-    another container since (its inode changed), is nothing to remove; the
-    container's own directories must go, the parents it created go when no
-    other container uses them.  A process left in one, or a directory that
-    stays, is for the plugin (it kills, waits and reports).
+    Nothing when one of ``unless_replaced`` has another inode now (another
+    container made it again); else each of ``rmdir`` must go, in order (a
+    busy one, a process left in a cgroup, is for the plugin, which kills
+    it), then each of ``rmdir_if_unused``, left when busy.
     """
-    if record is None or (isinstance(record, dict) and not record.get("paths")):
-        return True  # manager.recorded() is None: tear_down does nothing
-    if not isinstance(record, dict) or set(record) - CGROUPS_KEYS:
+    replaced, own, parents = plan.get("unless_replaced", {}), plan.get("rmdir", []), plan.get("rmdir_if_unused", [])
+    if not (isinstance(replaced, dict) and isinstance(own, list) and isinstance(parents, list)):
         return False
-    inodes, created = record.get("inodes"), record.get("created", [])
-    if not isinstance(inodes, dict) or not inodes or not isinstance(created, list):
-        return False  # recorded before its directories were made: the plugin's to sort out
-    existing = []
-    for directory, inode in inodes.items():
+    for directory, inode in replaced.items():
         try:
             if os.stat(directory).st_ino != inode:
-                return True  # not ours any more (manager.still_ours)
+                return True  # not ours any more
         except FileNotFoundError:
             continue
-        except (OSError, TypeError):
+        except (OSError, TypeError, ValueError):
             return False
-        existing.append(directory)
-    for directory in existing:
-        try:
-            with open(os.path.join(directory, "cgroup.procs"), "rb") as f:
-                if f.read().strip():
-                    return False  # a process left: the plugin kills it
-        except OSError:
-            return False
-    for directory in existing:
+    for directory in own:
         try:
             os.rmdir(directory)
         except FileNotFoundError:
-            pass
-        except OSError:
+            continue
+        except (OSError, TypeError, ValueError):
             return False
-    for directory in sorted(set(created) - set(inodes), key=len, reverse=True):
+    for directory in parents:
         try:
             os.rmdir(directory)
-        except OSError:
-            pass  # busy: another container still uses it (the plugin leaves it too)
+        except (OSError, TypeError, ValueError):
+            pass  # busy: another container still uses it
     return True

@@ -198,6 +198,18 @@ def libcontainer_post_start(container, pid):
 
 
 @hookimpl
+def libcontainer_hook_plan(container):
+    """post_start and post_exit run the poststart and poststop hooks: idle without any (libcontainer_hook_plan)."""
+    hooks = container.config.section(KEY) or {}
+    plan = {}
+    if not hooks.get("poststart"):
+        plan["post_start"] = "idle"
+    if not hooks.get("poststop"):
+        plan["post_exit"] = {}
+    return plan
+
+
+@hookimpl
 def libcontainer_post_exit(container):
     """poststop, once per container and process: a failure is a warning (runtime.md)."""
     if container.id in _poststop_done:

@@ -806,6 +806,32 @@ class Container:
             out.update(part)
         return out
 
+    def hook_plans(self, hooks: tuple[str, ...] = ("post_start", "post_exit")) -> dict[str, Any]:
+        """Which active plugins implement each of ``hooks``, and what each says they will do for this
+        container, as data (``libcontainer_hook_plan``): ``{hook: [plugin, ...], ..., "plans": {plugin: plan}}``.
+
+        For a runtime that starts and deletes without the plugins (lcrun
+        records it at create).  A plugin without a plan, or whose plan
+        fails, has ``{}``: its hooks need it.  Reads the state without the
+        lock, which the caller may hold.
+        """
+        found = self._read()
+        active = self.plugins.active(found.config.keys())
+        record: dict[str, Any] = {
+            hook: sorted({impl.plugin_name for impl in getattr(self.plugins.pm.hook, f"libcontainer_{hook}").get_hookimpls()}
+                         & active)
+            for hook in hooks}
+        ctx, _ = self._context_from_state(found)
+        plans: dict[str, Any] = {}
+        for name in sorted({n for hook in hooks for n in record[hook]}):
+            try:
+                answers = self.plugins.call("libcontainer_hook_plan", {name}, container=ctx)
+            except LibcontainerError:
+                answers = []
+            plans[name] = answers[0] if answers and isinstance(answers[0], dict) else {}
+        record["plans"] = plans
+        return record
+
     def pause(self) -> None:
         ctx, hooks = self._running_context()
         if not hooks("pause"):

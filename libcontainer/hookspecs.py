@@ -85,7 +85,9 @@ keeper, a fresh interpreter that forks (keeper.py).
 
 Any time while it runs: ``libcontainer_stats``, ``libcontainer_pause``,
 ``libcontainer_resume``, ``libcontainer_processes``, ``libcontainer_update``
-(new limits: ``libcontainer.update.update_config``).
+(new limits: ``libcontainer.update.update_config``).  Once it is created, for
+a runtime that starts and deletes without the plugins (lcrun):
+``libcontainer_hook_plan``, what ``post_start`` and ``post_exit`` will do, as data.
 
 Hooks marked *inside* run in the container's setup process after fork: an
 exception there is sent to the host (or, once started, to the starter) as a
@@ -352,6 +354,30 @@ def libcontainer_post_exit(container: ContainerContext) -> None:
     another process than the one that made the resources, and more than once
     for the same resources: it must tolerate resources that are already
     gone.  Every plugin's implementation runs even when another raises.
+    """
+
+
+@hookspec
+def libcontainer_hook_plan(container: ContainerContext) -> dict[str, Any] | None:
+    """Host side, once the container is created: what this plugin's ``post_start`` and ``post_exit``
+    will do for it, as data a runtime can act on without loading any plugin.
+
+    For a runtime whose ``start`` and ``delete`` are each a process of their
+    own, where an interpreter start and a few files read are the whole cost
+    (lcrun: its ``start`` and ``delete`` skip the plugin manager when every
+    plan allows it).  The answer is kept in the state.  Each key is
+    optional; a hook the answer leaves out has work only the plugin can do,
+    and the runtime loads the plugins for it:
+
+    - ``"post_start": "idle"``: it does nothing for this container;
+    - ``"post_exit": {}``: it does nothing; or ``{"rmdir": [...],
+      "rmdir_if_unused": [...], "unless_replaced": {directory: inode}}``:
+      all it does, once the first process has ended, is remove directories:
+      those of ``rmdir`` in order, each of which must go (one that will not,
+      busy with processes, is the plugin's to handle), then those of
+      ``rmdir_if_unused``, left when busy; and nothing at all when a
+      directory of ``unless_replaced`` now has another inode (removed and
+      made again by another container since).
     """
 
 

@@ -57,8 +57,13 @@ def test_create_records_the_plugins_implementing_post_start_and_post_exit(lcrun,
     bundle = make(with_cgroup(bundle_doc(["/bin/true"]), cgroup_path("c1")))
     created(lcrun, bundle, tmp_path)
     record = json.loads(state_file(lcrun).read_text())["resources"]["lcrun"]
-    assert set(record) == {"post_start", "post_exit"}
+    assert set(record) == {"post_start", "post_exit", "plans"}
     assert "cgroups" in record["post_start"] and "cgroups" in record["post_exit"]
+    # What the cgroups plugin says its hooks will do (libcontainer_hook_plan): nothing at the start
+    # (not "FROZEN"), and at the end the removal of the directories it made.
+    plan = record["plans"]["cgroups"]
+    assert plan["post_start"] == "idle"
+    assert sorted(plan["post_exit"]["rmdir"]) == cgroup_dirs(lcrun) == sorted(plan["post_exit"]["unless_replaced"])
     assert lcrun("delete", "--force", "c1").returncode == 0
 
 

@@ -61,6 +61,13 @@ def libcontainer_post_start(container, pid):
 
 
 @hookimpl
+def libcontainer_hook_plan(container):
+    from . import manager
+
+    return manager.hook_plan(container)
+
+
+@hookimpl
 def libcontainer_exit_reason(container, status):
     from . import manager
 

@@ -160,6 +160,29 @@ def start_frozen(container: Any) -> None:
         driver.freeze()
 
 
+def hook_plan(container: Any) -> dict[str, Any]:
+    """libcontainer_hook_plan: start_frozen and tear_down, as data (see the hookspec).
+
+    tear_down's whole work for a container whose processes have all ended:
+    remove its directories (a busy one, a process left, is ours to kill),
+    then the parents it created, when no other container uses them;
+    nothing when another container has made a directory again since.
+    """
+    plan: dict[str, Any] = {}
+    if config_of(container).freezer != "FROZEN":
+        plan["post_start"] = "idle"
+    res = container.resources.get(KEY) or {}
+    driver = recorded(container)
+    if driver is None:
+        plan["post_exit"] = {}
+    elif isinstance(res.get("inodes"), dict) and res["inodes"]:
+        own = driver.dirs()
+        plan["post_exit"] = {"rmdir": own,
+                             "rmdir_if_unused": sorted(set(res.get("created", [])) - set(own), key=len, reverse=True),
+                             "unless_replaced": dict(res["inodes"])}
+    return plan
+
+
 def exit_reason(container: Any, status: int) -> str | None:
     """"killed by the OOM killer" when the memory cgroup's OOM count grew and the status is SIGKILL's."""
     res = container.resources.get(KEY) or {}

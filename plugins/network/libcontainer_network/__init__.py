@@ -138,6 +138,19 @@ def libcontainer_container_init(container: ContainerContext) -> None:
 
 
 @hookimpl
+def libcontainer_hook_plan(container: ContainerContext) -> dict[str, Any]:
+    """post_exit as data: nothing to do without a recorded host interface and with types that destroy nothing."""
+    from .strategies import Strategy
+
+    if container.resources.get(PLUGIN, {}).get("host_interfaces"):
+        return {}
+    steps = plan(container.config.sections, container.hook, strict=False)
+    if any(type(strategy).destroy is not Strategy.destroy for strategy, _, _ in steps):
+        return {}
+    return {"post_exit": {}}
+
+
+@hookimpl
 def libcontainer_post_exit(container: ContainerContext) -> None:
     from . import ifreq
 
