@@ -289,7 +289,7 @@ def write_state(directory: str | os.PathLike[str], state: State) -> str:
     """Write the trusted state; returns the text written, for :func:`update_resources`."""
     text = state.to_json()
     make_private(directory)
-    _atomic_write(os.path.join(directory, STATE_FILE), text + "\n")
+    _atomic_write(os.path.join(directory, STATE_FILE), text + "\n", exchange=True)
     state.directory = os.fspath(directory)
     return text
 
@@ -431,13 +431,32 @@ class NoSuchContainer(StateError):
         super().__init__(f"container {id} does not exist")
 
 
-def _atomic_write(path: str, text: str) -> None:
+def _atomic_write(path: str, text: str, exchange: bool = False) -> None:
+    """Replace ``path`` with ``text``: a reader sees the old file or the new one, never part of one.
+
+    ``exchange`` (our private state directory only): swap the new file in
+    with RENAME_EXCHANGE and remove the old one.  A rename over an existing
+    file makes ext4 write the new one's data out first (its auto_da_alloc):
+    108 us a write where /run is ext4, against 7 us for the swap (a tmpfs
+    /run does neither); the state is written four times per container.
+    """
     tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{os.getpid()}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
     try:
         os.write(fd, text.encode())
     finally:
         os.close(fd)
+    if exchange:
+        from . import syscalls as sc  # the engine's, loaded already; the light commands never write
+        from .errors import LibcontainerError
+
+        try:
+            sc.real().exchange(tmp, path)
+        except LibcontainerError:
+            pass  # no file yet (ENOENT), a file system without the swap (EINVAL), an unknown machine: a rename
+        else:
+            os.unlink(tmp)  # the old content, under the temporary name now
+            return
     try:
         os.replace(tmp, path)
     except OSError:

@@ -110,10 +110,10 @@ RESOLVE_IN_ROOT = 0x10
 # versions), per machine as uname(2) names it: arch/x86/entry/syscalls/
 # syscall_64.tbl, and include/uapi/asm-generic/unistd.h for aarch64.
 SYSCALL_NUMBERS: dict[str, dict[str, int]] = {
-    "x86_64": {"capget": 125, "capset": 126, "pivot_root": 155, "keyctl": 250, "close_range": 436, "openat2": 437,
-               "mount_setattr": 442},
-    "aarch64": {"capget": 90, "capset": 91, "pivot_root": 41, "keyctl": 219, "close_range": 436, "openat2": 437,
-                "mount_setattr": 442},
+    "x86_64": {"capget": 125, "capset": 126, "pivot_root": 155, "keyctl": 250, "renameat2": 316, "close_range": 436,
+               "openat2": 437, "mount_setattr": 442},
+    "aarch64": {"capget": 90, "capset": 91, "pivot_root": 41, "keyctl": 219, "renameat2": 276, "close_range": 436,
+                "openat2": 437, "mount_setattr": 442},
 }
 
 
@@ -132,6 +132,8 @@ class UnsupportedMachine(LibcontainerError):
 
 
 _CLOSE_RANGE_CLOEXEC = 4  # linux/close_range.h
+_AT_FDCWD = -100  # linux/fcntl.h
+_RENAME_EXCHANGE = 2  # linux/fs.h
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522  # linux/capability.h: 64-bit sets, two data structs
 _KEYCTL_JOIN_SESSION_KEYRING = 1
 
@@ -178,6 +180,7 @@ class KernelDoor(Protocol):
     def fs_magic(self, path: str) -> int: ...
     def mknod(self, path: str, mode: int, device: int) -> None: ...
     def write_file(self, path: str, data: str, what: str = "write") -> None: ...
+    def exchange(self, a: str, b: str) -> None: ...
     def close_fds_from(self, lowfd: int = 3) -> None: ...
 
     # -- process attributes and credentials
@@ -355,6 +358,12 @@ class Syscalls:
             raise SyscallError(what, f"{path} {data.strip()!r}", e.errno) from None
         finally:
             os.close(fd)
+
+    def exchange(self, a: str, b: str) -> None:
+        """Swap the files at two paths atomically (renameat2(2) with RENAME_EXCHANGE); both must exist."""
+        rc = self._lib.syscall(self._nr["renameat2"], ctypes.c_int(_AT_FDCWD), ctypes.c_char_p(a.encode()),
+                               ctypes.c_int(_AT_FDCWD), ctypes.c_char_p(b.encode()), ctypes.c_uint(_RENAME_EXCHANGE))
+        self._check(rc, "renameat2", f"{a} <-> {b}")
 
     def close_fds_from(self, lowfd: int = 3) -> None:
         """Mark every fd >= lowfd close-on-exec (close_range(2) with CLOSE_RANGE_CLOEXEC)."""
