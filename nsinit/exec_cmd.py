@@ -136,8 +136,14 @@ def run(root: str, args: list[str], tty: bool | None) -> int:
     if found is not None and found.status == RUNNING:
         proc = box.join(args, tty=tty)
     else:
+        # Found before the fork, printed once the container is created (a
+        # failed start is its one line): after the fork, while the setup
+        # process shares our pages, every page this touched would be copied
+        # (0.1-0.4 ms on the start's path, against 0.03 ms before it).
+        warnings = _warnings(box)
         proc = box.create(args, tty=tty)
-        _warn(box)  # once the config is known to start a container: a failed start is its one line
+        for warning in warnings:
+            print(f"nsinit: warning: {warning}", file=sys.stderr)
     try:
         _forward_signals(proc)
         if proc.tty_master is not None:
@@ -183,18 +189,17 @@ def _serve_joins_unless_done(proc) -> None:
     proc.serve_joins(report)
 
 
-def _warn(box) -> None:
+def _warnings(box) -> list[str]:
     """What the config allows but seldom means (no new namespace, every capability kept): one line each.
 
     ``NSINIT_WARNINGS=off`` silences them, for scripts (and test suites) that
     know their configs.
     """
     if os.environ.get("NSINIT_WARNINGS") == "off":
-        return
+        return []
     from libcontainer.configfile import config_warnings
 
-    for warning in config_warnings(box.config, box.plugins):
-        print(f"nsinit: warning: {warning}", file=sys.stderr)
+    return config_warnings(box.config, box.plugins)
 
 
 def _forward_signals(proc) -> None:
