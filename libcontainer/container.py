@@ -436,16 +436,19 @@ class Container:
             debug_pause("after_post_clone")
             chan.send(msg.CONFIGURED)
             # While the setup process builds the container, and we would only
-            # wait: the copies of the state, and what the host needs once it
-            # is created.
-            st.publish(state)
+            # wait: the state as it will be once created (no host hook runs
+            # until READY: nothing records meanwhile), its copies, and what
+            # the host needs then.  Done after READY, the encoding would
+            # also copy every page it touched that the setup process shares.
+            created = st.as_created(state)
+            st.publish(state, created)
             from .popen import ContainerProcess
 
             master = host.recv_ready(chan)
             chan.close()
             chan = None
-            state.status = st.CREATED  # with what plugins recorded while the child set up
-            st.write_state(self.state_dir, state)
+            state.status = st.CREATED
+            st.write_state(self.state_dir, state, created)
         except BaseException as e:
             why = host.abandon(e, pids, chan)
             if listener is not None:

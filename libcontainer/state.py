@@ -285,17 +285,29 @@ def read_state(directory: str | os.PathLike[str]) -> State | None:
         return None
 
 
-def write_state(directory: str | os.PathLike[str], state: State) -> str:
-    """Write the trusted state; returns the text written, for :func:`update_resources`."""
-    text = state.to_json()
+def write_state(directory: str | os.PathLike[str], state: State, text: str | None = None) -> str:
+    """Write the trusted state (or ``text``, its JSON made earlier: :func:`as_created`); returns the text
+    written, for :func:`update_resources`."""
+    text = state.to_json() if text is None else text
     make_private(directory)
     _atomic_write(os.path.join(directory, STATE_FILE), text + "\n", exchange=True)
     state.directory = os.fspath(directory)
     return text
 
 
-def publish(state: State) -> None:
-    """The copies in the container's directory, when it has them: state.json, start, then pid.
+def as_created(state: State) -> str:
+    """The JSON of ``state`` once the container is created (the status its creator records at READY)."""
+    recorded = state.status
+    state.status = CREATED
+    try:
+        return state.to_json()
+    finally:
+        state.status = recorded
+
+
+def publish(state: State, text: str | None = None) -> None:
+    """The copies in the container's directory, when it has them: state.json (``text``: :func:`as_created`),
+    start, then pid.
 
     Written once, as the state will be when the container is created, by the
     creator while the setup process builds the container (it would only
@@ -303,14 +315,8 @@ def publish(state: State) -> None:
     """
     if not state.publish:
         return
-    recorded = state.status
-    state.status = CREATED
-    try:
-        text = state.to_json()
-    finally:
-        state.status = recorded
     root = state.root
-    _atomic_write(os.path.join(root, STATE_FILE), text + "\n")
+    _atomic_write(os.path.join(root, STATE_FILE), (text or as_created(state)) + "\n")
     _atomic_write(os.path.join(root, START_FILE), state.start + "\n")
     _atomic_write(os.path.join(root, PID_FILE), f"{state.pid}\n")
 
