@@ -53,11 +53,19 @@ IDS_MAPPED = "ids_mapped"  # parent: uid_map and gid_map are written
 PID = "pid"  # child: the container's process has this host pid (0: the process the host forked)
 CONFIGURED = "configured"  # host: host-side setup for that pid is done (and it is our child now); go on
 READY = "ready"  # child: setup done, waiting for the start
-START = "start"  # starter: exec now {args, env, cwd, user: overrides, all optional}; stdio fds may come along
+START = "start"  # starter: exec now {START_CHOICES, all optional}; stdio fds may come along
 EXEC = "exec"  # child: every step is done, the exec comes next (EOF without it: the process died before)
 ERROR = "error"  # either side: a step failed {step, cause, code, errno}
 
+# What a START may choose, only for a process created without its command (a warm pool's).
+START_CHOICES = ("args", "env", "cwd", "user")
+
 _MAX = 65536
+
+
+def start_choices(request: dict[str, Any]) -> list[str]:
+    """The START_CHOICES that a start request (or a starter's overrides) makes."""
+    return [key for key in START_CHOICES if request.get(key) is not None]
 
 
 class Channel:

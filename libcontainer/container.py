@@ -573,7 +573,7 @@ class Container:
     def _start_steps(self, ctx: ContainerContext, hooks: Hooks, found: st.State, locked: bool,
                      fds: list[int] | None, **overrides: Any) -> Iterator[int]:
         """_start_created as steps: yields an fd before each read that may wait (aio.py awaits it readable)."""
-        chosen = [k for k in ("args", "env", "cwd", "user") if overrides.get(k) is not None]
+        chosen = msg.start_choices(overrides)
         if found.args and chosen:
             # Its process prepared its user, directory and environment
             # while it waited (process.py); it would refuse them.

@@ -48,6 +48,7 @@ from .errors import ContainerError, SyscallError
 from .hooks import Hooks, Step
 from .hostimports import HostImports
 from .records import record
+from .rootpaths import DEFAULT_PATH
 
 if TYPE_CHECKING:
     from .context import ContainerContext
@@ -477,7 +478,7 @@ def _apply_start(ctx: ContainerContext, request: dict[str, Any], fds: list[int],
     """What the starter chose: stdin, stdout and stderr; for a process created without its command, that
     command, and the environment, directory and user it runs with."""
     proc = ctx.process
-    chosen = [key for key in ("args", "env", "cwd", "user") if request.get(key) is not None]
+    chosen = msg.start_choices(request)
     if fixed and chosen:
         # Its user, directory and environment are in place already (_prepare).
         raise ContainerError("start", f"the process was created with its command: the start cannot change its "
@@ -633,7 +634,7 @@ def _reset_signals() -> None:
 def _find_executable(name: str, env: list[str]) -> str:
     if "/" in name:
         return name
-    path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    path = DEFAULT_PATH
     for e in env:
         if e.startswith("PATH="):
             path = e[5:]
