@@ -53,6 +53,17 @@ def cgroup_dirs(lcrun, id: str = "c1") -> list[str]:
     return sorted(json.loads(state_file(lcrun, id).read_text())["resources"]["cgroups"]["inodes"])
 
 
+def started_and_deleted_through_the_engine(lcrun, pid: int) -> None:
+    """``lcrun start`` and, once the command has ended, ``lcrun delete`` of c1, each through the plugins."""
+    r, heavy = traced(lcrun, "start", "c1")
+    assert r.returncode == 0, r.stderr
+    assert "pluggy" in heavy
+    assert wait_child(pid) == 0
+    r, heavy = traced(lcrun, "delete", "c1")
+    assert r.returncode == 0, r.stderr
+    assert "pluggy" in heavy
+
+
 def test_create_records_the_plugins_implementing_post_start_and_post_exit(lcrun, make, tmp_path):
     bundle = make(with_cgroup(bundle_doc(["/bin/true"]), cgroup_path("c1")))
     created(lcrun, bundle, tmp_path)
@@ -127,13 +138,7 @@ def test_poststart_and_poststop_hooks_send_start_and_delete_through_the_plugins(
                     for name in ("poststart", "poststop")}
     pid = created(lcrun, make(doc), tmp_path)
 
-    r, heavy = traced(lcrun, "start", "c1")
-    assert r.returncode == 0, r.stderr
-    assert "pluggy" in heavy
-    assert wait_child(pid) == 0
-    r, heavy = traced(lcrun, "delete", "c1")
-    assert r.returncode == 0, r.stderr
-    assert "pluggy" in heavy
+    started_and_deleted_through_the_engine(lcrun, pid)
     assert log.read_text().split() == ["poststart", "poststop"]
     assert lcrun.ids() == []
 
@@ -146,13 +151,7 @@ def test_a_state_without_creates_record_is_started_and_deleted_by_the_engine(lcr
     del doc["resources"]["lcrun"]  # as an lcrun before the record made it
     state_file(lcrun).write_text(json.dumps(doc))
 
-    r, heavy = traced(lcrun, "start", "c1")
-    assert r.returncode == 0, r.stderr
-    assert "pluggy" in heavy
-    assert wait_child(pid) == 0
-    r, heavy = traced(lcrun, "delete", "c1")
-    assert r.returncode == 0, r.stderr
-    assert "pluggy" in heavy
+    started_and_deleted_through_the_engine(lcrun, pid)
     assert lcrun.ids() == []
     assert [d for d in dirs if os.path.exists(d)] == []
 
