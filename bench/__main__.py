@@ -38,8 +38,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str]) -> int:
     args = parse(argv)
-    if os.geteuid() != 0:
-        print("bench: needs root (namespaces, cgroups, runc)", file=sys.stderr)
+    from .timing import is_root, progress_printer
+
+    if not is_root("bench"):
         return 2
     from . import chart, report
     from .harness import run
@@ -51,7 +52,7 @@ def main(argv: list[str]) -> int:
     settings = (f"{args.rounds} measured rounds after {args.warmup} warm-up rounds, runtimes alternated "
                 f"(rotating order); the Python API runs {args.burst} containers back to back per round.")
     started = time.strftime("%Y%m%d-%H%M%S")
-    results = run(tools, args.warmup, args.rounds, args.burst, lambda m: print(f"bench: {m}", file=sys.stderr, flush=True),
+    results = run(tools, args.warmup, args.rounds, args.burst, progress_printer("bench"),
                   compare=args.compare)
     text = report.markdown(results, machine, settings)
     print(text)

@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import Callable
 
 from .stats import Summary, rotating_rounds
-from .timing import TIMEOUT, CommandFailed, deadline, wall_time
+from .timing import TIMEOUT, CommandFailed, deadline, is_root, progress_printer, wall_time
 from .workloads import REPO, runc_config
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -443,12 +443,9 @@ def main(argv: list[str]) -> int:
     args = p.parse_args(argv)
     if args.rounds < 1 or args.warmup < 0:
         p.error("--rounds must be at least 1, --warmup at least 0")
-    if os.geteuid() != 0:
-        print("bench.oci: needs root (namespaces, cgroups, runc)", file=sys.stderr)
+    if not is_root("bench.oci"):
         return 2
-    def progress(message: str) -> None:
-        print(f"bench.oci: {message}", file=sys.stderr, flush=True)
-
+    progress = progress_printer("bench.oci")
     with contextlib.ExitStack() as stack:
         if args.lcrun == "installed":
             lcrun: str | None = stack.enter_context(installed_lcrun(progress))

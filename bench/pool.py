@@ -71,7 +71,7 @@ from typing import Any, Callable
 
 from .harness import RUNC_RUN, UNSHARE, remove_cgroups
 from .stats import Summary, rotating_rounds
-from .timing import TIMEOUT, CommandFailed, deadline, wall_time
+from .timing import TIMEOUT, CommandFailed, deadline, is_root, progress_printer, wall_time
 from .workloads import RUNC_RUN_ID, Tools, Workspace, nsinit_config, runc_config, unshare_argv
 
 TRUE = ["/bin/true"]
@@ -524,13 +524,10 @@ def main(argv: list[str]) -> int:
                  args.runc_count, args.growth)
     if min(s.size, s.rounds, s.warm, s.burst, s.rate_rounds, s.rate_count, s.runc_count, s.growth) < 1 or s.warmup < 0:
         p.error("every count must be at least 1, --warmup at least 0")
-    if os.geteuid() != 0:
-        print("bench.pool: needs root (namespaces, cgroups, runc)", file=sys.stderr)
+    if not is_root("bench.pool"):
         return 2
 
-    def progress(message: str) -> None:
-        print(f"bench.pool: {message}", file=sys.stderr, flush=True)
-
+    progress = progress_printer("bench.pool")
     results = run(Tools().without(args.skip), s, progress)
     settings = (f"Pool size {s.size}; {s.rounds} measured latency rounds after {s.warmup} warm-up rounds, rows "
                 f"alternated (rotating order), the pool full and settled before every row; {s.warm} warm calls and "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sys
 import tempfile
 import time
 
@@ -79,3 +80,23 @@ def peak_rss_kib(argv: list[str]) -> int:
     with tempfile.NamedTemporaryFile("r") as out:
         _run([GNU_TIME, "-f", "%M", "-o", out.name, *argv])
         return int(out.read().split()[-1])
+
+
+# -- what every benchmark's command line does -------------------------------------------------
+
+
+def is_root(name: str) -> bool:
+    """True as root; otherwise one line saying that ``name`` needs it, for the caller's exit status 2."""
+    if os.geteuid() == 0:
+        return True
+    print(f"{name}: needs root (namespaces, cgroups, runc)", file=sys.stderr)
+    return False
+
+
+def progress_printer(name: str):
+    """A progress callback: each message one line on stderr, prefixed with ``name``, at once."""
+    def progress(message: str) -> None:
+        print(f"{name}: {message}", file=sys.stderr, flush=True)
+
+    return progress
+
