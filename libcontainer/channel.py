@@ -89,15 +89,28 @@ class Channel:
 
     # -- sending ---------------------------------------------------------------
     def send(self, kind: str, fds: list[int] | None = None, **fields: Any) -> None:
-        data = json.dumps({"kind": kind, **fields}).encode()
         try:
-            if fds:
-                rights = struct.pack(f"{len(fds)}i", *fds)
-                self.sock.sendmsg([data], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, rights)])
-            else:
-                self.sock.send(data)
+            self._send(kind, fds, fields)
         except OSError as e:
             raise ContainerError("sync", f"sending {kind} to {self.peer}: {e.strerror}") from None
+
+    def send_unless_gone(self, kind: str, fds: list[int] | None = None, **fields: Any) -> None:
+        """send, but a peer that has gone (EPIPE, ECONNRESET: it died before reading) is EOFError,
+        for the caller to find out how, as when it closes the channel without a word."""
+        try:
+            self._send(kind, fds, fields)
+        except (BrokenPipeError, ConnectionResetError):
+            raise EOFError(f"{self.peer} closed the channel before {kind} reached it") from None
+        except OSError as e:
+            raise ContainerError("sync", f"sending {kind} to {self.peer}: {e.strerror}") from None
+
+    def _send(self, kind: str, fds: list[int] | None, fields: dict[str, Any]) -> None:
+        data = json.dumps({"kind": kind, **fields}).encode()
+        if fds:
+            rights = struct.pack(f"{len(fds)}i", *fds)
+            self.sock.sendmsg([data], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, rights)])
+        else:
+            self.sock.send(data)
 
     def send_error(self, step: str, cause: str, code: int = 125, errno: int | None = None) -> None:
         try:
@@ -210,7 +223,9 @@ def start_steps(path: str, id: str, command: str, fds: list[int] | None = None, 
     os.unlink(path)
     chan = Channel(sock, "the container's process")
     try:
-        chan.send(START, fds=fds, **overrides)
+        # A kill may end the process between our connect and this send (the
+        # state's lock serialises our calls, not a signal from elsewhere).
+        chan.send_unless_gone(START, fds=fds, **overrides)
         yield from chan.exec_steps(command)
     finally:
         chan.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -423,6 +424,35 @@ def test_closed_channel_says_which_message_was_awaited():
     child.close()
     with pytest.raises(EOFError, match="while nsinit waited for ready"):
         parent.recv(msg.READY)
+
+
+def test_a_peer_gone_before_a_send_is_eof_for_send_unless_gone_and_an_error_for_send():
+    parent, child = Channel.pair()
+    child.close()
+    with pytest.raises(EOFError, match="container setup closed the channel before start reached it"):
+        parent.send_unless_gone(msg.START)
+    with pytest.raises(ContainerError, match="sync: sending start to container setup: Broken pipe"):
+        parent.send(msg.START)
+
+
+def test_a_start_whose_process_dies_after_the_connect_is_eof(tmp_path, monkeypatch):
+    # The race of a start with a kill from elsewhere: the process ends
+    # between the start's connect and its START.  Its listening socket
+    # closes with our connection pending, which resets it.
+    path = tmp_path / "start.sock"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    listener.bind(str(path))
+    listener.listen(1)
+    unlink = os.unlink
+
+    def unlink_and_die(target, *args, **kwargs):
+        unlink(target, *args, **kwargs)
+        listener.close()
+
+    monkeypatch.setattr(os, "unlink", unlink_and_die)
+    with pytest.raises(EOFError, match="before start reached it"):
+        for _ in msg.start_steps(str(path), "box", "true"):
+            pass
 
 
 def test_eof_after_the_exec_message_means_exec_succeeded():
