@@ -33,13 +33,12 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import field
 from typing import Any
 
 from libcontainer import mountopts
 from libcontainer.core_plugin import MOUNT_TYPES
 from libcontainer.errors import ConfigError, ConfigProblem
-from libcontainer.records import record
+from libcontainer.records import field, record
 from libcontainer.validate import join_path, validate
 
 # The runtime spec versions lcrun reads: any 1.x (the spec keeps compatibility within a major

@@ -9,10 +9,9 @@ JSON -> Config -> JSON gives the document back.
 
 from __future__ import annotations
 
-from dataclasses import field, fields
 from typing import Any
 
-from .records import record
+from .records import field, fields, record
 
 # Keys of container.json owned by the core (the engine itself).
 CORE_KEYS = (

@@ -41,7 +41,6 @@ import os
 import signal
 import sys
 import time
-from dataclasses import field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Generator, Iterator
 
@@ -57,7 +56,7 @@ from .hooks import Hooks
 from .host import debug_pause
 from .plugins import Plugins
 from .process import Entry
-from .records import record
+from .records import field, fields, record
 from .rootpaths import command_problem, missing_special_dirs, remove_made_dirs
 
 if TYPE_CHECKING:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import os
-from dataclasses import field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from . import syscalls as _syscalls
-from .records import record
+from .records import field, record
 
 if TYPE_CHECKING:
     from .config import Config

@@ -12,10 +12,9 @@ accepted, what is done and what is advertised cannot drift apart.
 
 from __future__ import annotations
 
-from dataclasses import field
 
 from . import syscalls as sc
-from .records import record
+from .records import field, record
 
 # Option -> (MS_* flags it sets, MS_* flags it clears), as mount(8) reads them.
 FLAG_OPTIONS: dict[str, tuple[int, int]] = {

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import field
 from typing import Any, Iterable
 
 import pluggy
 
 from . import hookspecs
 from .errors import ContainerError, LibcontainerError, PluginError
-from .records import record
+from .records import field, record
 
 ENTRY_POINT_GROUP = "libcontainer.plugins"
 CORE_PLUGIN = "core"

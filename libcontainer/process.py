@@ -37,7 +37,6 @@ import os
 import signal
 import struct
 import sys
-from dataclasses import field
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import channel as msg
@@ -47,7 +46,7 @@ from .context import NAMESPACE_KINDS, NAMESPACE_ORDER
 from .errors import ContainerError, SyscallError
 from .hooks import Hooks, Step
 from .hostimports import HostImports
-from .records import record
+from .records import field, record
 from .rootpaths import DEFAULT_PATH
 
 if TYPE_CHECKING:

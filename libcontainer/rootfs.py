@@ -12,7 +12,6 @@ host (CVE-2021-30465, CVE-2024-45310).
 
 from __future__ import annotations
 
-import dataclasses
 import errno
 import os
 import stat
@@ -22,7 +21,7 @@ from . import syscalls as sc
 from .config import DeviceNode, Mount
 from .errors import ContainerError, SyscallError
 from .mountopts import ATIME_FLAGS, PROPAGATION_OPTIONS, MountOptions, parse_options
-from .records import record
+from .records import record, replace
 from .rootpaths import secure_join
 
 if TYPE_CHECKING:
@@ -641,7 +640,7 @@ def _options_of(m: Mount) -> MountOptions:
     rslave unless private."""
     if m.options is not None:
         opts = parse_options(m.options)
-        return dataclasses.replace(opts, bind=True) if m.type == "bind" and not opts.bind else opts
+        return replace(opts, bind=True) if m.type == "bind" and not opts.bind else opts
     if m.type != "bind":
         return MountOptions()
     return MountOptions(flags=0 if m.writable else sc.MS_RDONLY, bind=True, recursive=True,

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import os
-from dataclasses import field
 
 from .errors import ContainerError
-from .records import record
+from .records import field, record
 
 
 @record

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import re
-from dataclasses import fields
 from typing import Any
 
-from libcontainer.records import record
+from libcontainer.records import fields, record
 
 DEFAULT_PARENT = "libcontainer"  # parent cgroup when the config names none
 

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import os
-from dataclasses import field
 
-from libcontainer.records import record
+from libcontainer.records import field, record
 
 # The v1 controllers a container joins when they are mounted.
 V1_CONTROLLERS = ("memory", "cpu", "cpuacct", "cpuset", "pids", "devices", "freezer", "blkio")

@@ -228,7 +228,7 @@ class V2Driver:
 
 
 def _without_blkio(cfg: CgroupsConfig) -> CgroupsConfig:
-    from dataclasses import replace
+    from libcontainer.records import replace
 
     return replace(cfg, blkio_weight=None)
 

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import field, fields
 from typing import Any
 
-from libcontainer.records import record
+from libcontainer.records import field, fields, record
 
 # Interface names are at most IFNAMSIZ - 1 = 15 bytes (linux/if.h).
 IFNAMSIZ = 16

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import replace
+from libcontainer.records import replace
 from typing import TYPE_CHECKING, Any, Callable
 
 from libcontainer.errors import ConfigProblem
