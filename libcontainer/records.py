@@ -127,7 +127,7 @@ def _collect(cls: type) -> tuple[Field, ...]:
 def _as_field(value: Any) -> Field | None:
     """``value`` as a Field when it is one: ours, or a ``dataclasses.field(...)`` (its MISSING is ours)."""
     if isinstance(value, Field):
-        return Field(value.default, value.default_factory, value.init, value.repr, value.compare)
+        return value  # made by this class's body: named below, then removed from the class
     dc = sys.modules.get("dataclasses")  # a dataclasses.Field exists only once someone imported it
     if dc is not None and isinstance(value, dc.Field):
         def ours(x: Any) -> Any:
